@@ -1,0 +1,1 @@
+"""Static mining of torch and tensorflow calls from code (never executed)."""

@@ -1,0 +1,658 @@
+"""The call-record model: the vocabulary every stage of seamfuzz speaks.
+
+A :class:`CallRecord` is one library call as it was mined: the canonical
+public API name, how it was invoked (a function, a tensor method, or a
+module/layer constructed and then applied), and its arguments as *abstract
+values*.  Abstract values say what an argument is without holding framework
+objects: a literal, a dtype, a tensor described by its shape, dtype, how its
+values are drawn and its memory layout, the result of another library call,
+or :class:`Unknown` when static analysis could not tell.
+
+Every record and value is a frozen, slotted dataclass.  They round-trip
+losslessly through JSON (:func:`value_to_json` / :func:`value_from_json`,
+:meth:`CallRecord.to_json` / :meth:`CallRecord.from_json`), and a record has a
+content-hash :attr:`CallRecord.id` over the fields that make it a distinct
+call (not over how often or where it was seen).
+
+Note [Why abstract tensors]
+    The runner must build *identical* concrete inputs in every execution mode
+    from a record plus a seed.  A tensor spec therefore names a distribution
+    (:class:`Normal`, :class:`Uniform`, :class:`IntRange`) or exact contents
+    (:class:`Fill`, :class:`Data`, :class:`Arange`, :class:`Eye`) instead of
+    holding data, and a :class:`Layout` that says how the memory is arranged
+    (a transposed or strided view is a different program for a compiler).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Union
+
+__all__ = [
+    "Arange",
+    "CallKind",
+    "CallRecord",
+    "Constructed",
+    "DType",
+    "Data",
+    "Dict",
+    "Empty",
+    "Eye",
+    "Fill",
+    "Framework",
+    "Init",
+    "IntRange",
+    "Layout",
+    "LayoutKind",
+    "Linspace",
+    "Literal",
+    "Normal",
+    "Provenance",
+    "Seq",
+    "TensorSpec",
+    "Uniform",
+    "Unknown",
+    "Value",
+    "is_resolved",
+    "iter_values",
+    "value_from_json",
+    "value_to_json",
+]
+
+#: Provenance entries kept per record; occurrences are counted without limit.
+MAX_PROVENANCE = 8
+
+
+class Framework(str, enum.Enum):
+    """The library an API (or a tensor) belongs to."""
+
+    TORCH = "torch"
+    TENSORFLOW = "tensorflow"
+    NUMPY = "numpy"
+
+
+class CallKind(str, enum.Enum):
+    """How a record's API is invoked."""
+
+    #: ``api(*args, **kwargs)``.
+    FUNCTION = "function"
+    #: ``args[0].method(*args[1:], **kwargs)``; ``api`` is the unbound method
+    #: (``torch.Tensor.sum``), so calling ``api(*args, **kwargs)`` is the same.
+    METHOD = "method"
+    #: ``api(*init_args, **init_kwargs)(*args, **kwargs)``: a module or layer
+    #: constructed, then applied.
+    MODULE = "module"
+
+
+# ---------------------------------------------------------------------------
+# Abstract argument values
+# ---------------------------------------------------------------------------
+
+Scalar = Union[bool, int, float, complex, str, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A Python scalar: bool, int, float (NaN and infinities included),
+    complex, str or None."""
+
+    #: The value itself.  ``-0.0`` and NaN are kept exactly.
+    value: Scalar
+
+    def __eq__(self, other: object) -> bool:
+        # Structural equality that tells 1 from 1.0 from True, -0.0 from 0.0,
+        # and treats NaN as equal to itself (records are values, not numbers).
+        return isinstance(other, Literal) and _scalar_key(self.value) == _scalar_key(
+            other.value
+        )
+
+    def __hash__(self) -> int:
+        return hash(_scalar_key(self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Seq:
+    """A list or tuple of values."""
+
+    #: ``"list"`` or ``"tuple"``.
+    kind: str
+    items: tuple["Value", ...]
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("list", "tuple"):
+            raise ValueError(f"Seq.kind must be 'list' or 'tuple', got {self.kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Dict:
+    """A dict literal; keys are values too (normally string literals)."""
+
+    items: tuple[tuple["Value", "Value"], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DType:
+    """A dtype object of a framework, named without its module
+    (``DType("torch", "float32")`` is ``torch.float32``)."""
+
+    framework: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """What static analysis could not resolve.  The hint names where it came
+    from (a parameter name, the source text of the expression) for humans and
+    for the mutator, which may borrow a value mined for a parameter of the
+    same name."""
+
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Constructed:
+    """The result of calling another library API, built before the call under
+    test (``torch.device("cpu")``, ``torch.Generator()``, ``nn.Linear(2, 3)``
+    passed as an argument, ``torch.abs(x)`` as an input).  The runner builds
+    it once, in the reference framework, and hands a copy to every mode."""
+
+    #: Canonical public API name.
+    api: str
+    args: tuple["Value", ...] = ()
+    kwargs: tuple[tuple[str, "Value"], ...] = ()
+
+
+# --- how a tensor's values are drawn -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Normal:
+    """Values drawn from a normal distribution (``randn``)."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Uniform:
+    """Values drawn uniformly from ``[low, high)`` (``rand``)."""
+
+    low: float = 0.0
+    high: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """Integers drawn uniformly from ``[low, high)`` (``randint``); also used
+    for integer tensors whose values are not otherwise known."""
+
+    low: int = 0
+    high: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """Every element equal to one value (``zeros``, ``ones``, ``full``)."""
+
+    value: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """Exact contents, flattened in row-major order (``torch.tensor([...])``,
+    ``tf.constant([...])``, ``np.array([...])``).  Kept small by the miner."""
+
+    values: tuple[Scalar, ...]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Data) and tuple(map(_scalar_key, self.values)) == tuple(
+            map(_scalar_key, other.values)
+        )
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(_scalar_key, self.values)))
+
+
+@dataclass(frozen=True, slots=True)
+class Arange:
+    """``start, start + step, ...`` in row-major order (``arange``, ``range``)."""
+
+    start: float = 0
+    step: float = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Linspace:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+
+    start: float = 0.0
+    end: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Eye:
+    """Ones on the main diagonal of the last two dimensions, zeros elsewhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class Empty:
+    """Uninitialised memory (``torch.empty``).  The runner fills it
+    deterministically; an API whose result depends on it is nondeterministic
+    by nature."""
+
+
+Init = Union[Normal, Uniform, IntRange, Fill, Data, Arange, Linspace, Eye, Empty]
+
+
+class LayoutKind(str, enum.Enum):
+    """How a tensor's memory is arranged relative to its logical shape."""
+
+    #: Row-major, dense.
+    CONTIGUOUS = "contiguous"
+    #: A permutation (``.T``, ``.permute``, ``.transpose``) of a contiguous
+    #: tensor: ``base.permute(perm)`` where ``base.shape[perm[i]] == shape[i]``.
+    PERMUTED = "permuted"
+    #: A strided slice ``base[::step0, ::step1, ...]`` of a larger contiguous
+    #: tensor whose dimension ``i`` has ``shape[i] * step[i]`` elements.
+    STRIDED = "strided"
+    #: A broadcast view with stride 0 in the ``expanded`` dimensions
+    #: (``.expand``): the base has size 1 there.
+    EXPANDED = "expanded"
+    #: Channels-last memory format (4-d NHWC or 5-d NDHWC strides).
+    CHANNELS_LAST = "channels_last"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A tensor's memory layout; see :class:`LayoutKind` for the meaning of
+    ``dims`` in each kind."""
+
+    kind: LayoutKind = LayoutKind.CONTIGUOUS
+    #: PERMUTED: the permutation; STRIDED: the step per dimension; EXPANDED:
+    #: the dimensions with stride 0; otherwise empty.
+    dims: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        kind = LayoutKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        if kind in (LayoutKind.CONTIGUOUS, LayoutKind.CHANNELS_LAST) and self.dims:
+            raise ValueError(f"layout {kind.value} takes no dims, got {self.dims}")
+        if kind is LayoutKind.PERMUTED and sorted(self.dims) != list(range(len(self.dims))):
+            raise ValueError(f"not a permutation: {self.dims}")
+        if kind is LayoutKind.STRIDED and any(s < 1 for s in self.dims):
+            raise ValueError(f"strides must be >= 1: {self.dims}")
+
+
+CONTIGUOUS = Layout()
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A tensor described, not held: what the runner needs to build the same
+    tensor from a seed in any mode."""
+
+    #: The framework whose tensor type this is (``numpy`` for ``np.ndarray``).
+    framework: str
+    #: Logical shape; ``None`` marks a dimension the miner could not resolve.
+    shape: tuple[int | None, ...]
+    #: Dtype name without module (``float32``, ``int64``, ``bool``,
+    #: ``complex64``, ``bfloat16``).
+    dtype: str
+    init: Init = field(default_factory=Normal)
+    layout: Layout = CONTIGUOUS
+    requires_grad: bool = False
+
+    def __post_init__(self) -> None:
+        if any(d is not None and (not isinstance(d, int) or d < 0) for d in self.shape):
+            raise ValueError(f"bad shape {self.shape!r}")
+        n = len(self.shape)
+        lay = self.layout
+        if lay.kind in (LayoutKind.PERMUTED, LayoutKind.STRIDED) and len(lay.dims) != n:
+            raise ValueError(f"layout {lay} does not match rank {n}")
+        if lay.kind is LayoutKind.EXPANDED and any(not 0 <= d < n for d in lay.dims):
+            raise ValueError(f"layout {lay} does not match rank {n}")
+        if lay.kind is LayoutKind.CHANNELS_LAST and n not in (4, 5):
+            raise ValueError(f"channels_last needs rank 4 or 5, got rank {n}")
+
+    @property
+    def numel(self) -> int | None:
+        """Element count, or None when a dimension is unknown."""
+        total = 1
+        for d in self.shape:
+            if d is None:
+                return None
+            total *= d
+        return total
+
+
+Value = Union[Literal, Seq, Dict, DType, Unknown, Constructed, TensorSpec]
+
+
+# ---------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a record was seen."""
+
+    #: The corpus: a path given to ``seamfuzz mine``, or ``docs:torch``.
+    corpus: str
+    #: File (relative to the corpus) or, for docstrings, the documented API.
+    file: str
+    #: 1-based line of the call in that file (0 when not known).
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One API call as mined: what is called, how, and with what."""
+
+    __test__ = False
+
+    #: Canonical public name, written as users write it (``torch.nn.Conv2d``,
+    #: ``torch.Tensor.sum``, ``tf.math.abs``).
+    api: str
+    #: ``torch`` or ``tensorflow``.
+    framework: str
+    kind: CallKind = CallKind.FUNCTION
+    #: Positional arguments of the call (for METHOD, ``args[0]`` is self).
+    args: tuple[Value, ...] = ()
+    #: Keyword arguments in source order.
+    kwargs: tuple[tuple[str, Value], ...] = ()
+    #: MODULE only: the constructor's arguments.
+    init_args: tuple[Value, ...] = ()
+    init_kwargs: tuple[tuple[str, Value], ...] = ()
+    #: How many times this exact call was seen.
+    occurrences: int = 1
+    #: Where it was seen (at most :data:`MAX_PROVENANCE` entries).
+    provenance: tuple[Provenance, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CallKind(self.kind))
+        if self.kind is not CallKind.MODULE and (self.init_args or self.init_kwargs):
+            raise ValueError("only MODULE records have constructor arguments")
+        if self.kind is CallKind.METHOD and not self.args:
+            raise ValueError("a METHOD record needs its receiver as args[0]")
+        if self.occurrences < 1:
+            raise ValueError(f"occurrences must be >= 1, got {self.occurrences}")
+
+    # -- identity ---------------------------------------------------------
+
+    def identity(self) -> dict[str, Any]:
+        """The JSON of the fields that make this call distinct."""
+        return {
+            "api": self.api,
+            "framework": self.framework,
+            "kind": self.kind.value,
+            "args": [value_to_json(v) for v in self.args],
+            "kwargs": [[k, value_to_json(v)] for k, v in self.kwargs],
+            "init_args": [value_to_json(v) for v in self.init_args],
+            "init_kwargs": [[k, value_to_json(v)] for k, v in self.init_kwargs],
+        }
+
+    @property
+    def id(self) -> str:
+        """Content hash of :meth:`identity`: equal calls share an id."""
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def merged(self, other: "CallRecord") -> "CallRecord":
+        """This record seen again: occurrences add up, provenance is capped."""
+        if other.id != self.id:
+            raise ValueError("can only merge records of the same call")
+        prov = self.provenance + tuple(p for p in other.provenance if p not in self.provenance)
+        return CallRecord(
+            **{
+                **self._fields(),
+                "occurrences": self.occurrences + other.occurrences,
+                "provenance": prov[:MAX_PROVENANCE],
+            }
+        )
+
+    def values(self) -> Iterator[Value]:
+        """Every top-level argument value (constructor's first)."""
+        yield from self.init_args
+        for _, v in self.init_kwargs:
+            yield v
+        yield from self.args
+        for _, v in self.kwargs:
+            yield v
+
+    def _fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    # -- JSON ---------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """Lossless JSON-able dict (identity, occurrences, provenance)."""
+        out = self.identity()
+        out["occurrences"] = self.occurrences
+        out["provenance"] = [[p.corpus, p.file, p.line] for p in self.provenance]
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "CallRecord":
+        """Inverse of :meth:`to_json`; raises ValueError on malformed input."""
+        try:
+            return cls(
+                api=str(obj["api"]),
+                framework=str(obj["framework"]),
+                kind=CallKind(obj.get("kind", "function")),
+                args=tuple(value_from_json(v) for v in obj.get("args", ())),
+                kwargs=tuple((str(k), value_from_json(v)) for k, v in obj.get("kwargs", ())),
+                init_args=tuple(value_from_json(v) for v in obj.get("init_args", ())),
+                init_kwargs=tuple(
+                    (str(k), value_from_json(v)) for k, v in obj.get("init_kwargs", ())
+                ),
+                occurrences=int(obj.get("occurrences", 1)),
+                provenance=tuple(
+                    Provenance(str(c), str(f), int(n)) for c, f, n in obj.get("provenance", ())
+                ),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed call record: {exc!r}") from exc
+
+
+# ---------------------------------------------------------------------------
+# JSON encoding of values
+# ---------------------------------------------------------------------------
+
+
+def _scalar_key(v: Scalar) -> tuple:
+    """A hashable key telling apart values Python's == conflates."""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ("float", "nan")
+        return ("float", v, math.copysign(1.0, v))
+    if isinstance(v, complex):
+        return ("complex", _scalar_key(v.real), _scalar_key(v.imag))
+    return (type(v).__name__, v)
+
+
+def _scalar_to_json(v: Scalar) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return {"int": str(v)} if abs(v) > 2**53 else v
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return {"float": repr(v)}  # 'nan', 'inf', '-inf'
+        return {"float": v}
+    if isinstance(v, complex):
+        return {"complex": [_scalar_to_json(v.real), _scalar_to_json(v.imag)]}
+    raise TypeError(f"not a scalar literal: {v!r}")
+
+
+def _scalar_from_json(o: Any) -> Scalar:
+    if o is None or isinstance(o, (bool, str, int)):
+        return o
+    if isinstance(o, float):  # tolerate plain floats in hand-written JSON
+        return o
+    if isinstance(o, dict):
+        if "float" in o:
+            f = o["float"]
+            return float(f)
+        if "int" in o:
+            return int(o["int"])
+        if "complex" in o:
+            re, im = o["complex"]
+            return complex(_scalar_from_json(re), _scalar_from_json(im))
+    raise ValueError(f"not a scalar literal in JSON: {o!r}")
+
+
+def _init_to_json(init: Init) -> dict[str, Any]:
+    if isinstance(init, Normal):
+        return {"t": "normal", "mean": init.mean, "std": init.std}
+    if isinstance(init, Uniform):
+        return {"t": "uniform", "low": init.low, "high": init.high}
+    if isinstance(init, IntRange):
+        return {"t": "intrange", "low": init.low, "high": init.high}
+    if isinstance(init, Fill):
+        return {"t": "fill", "value": _scalar_to_json(init.value)}
+    if isinstance(init, Data):
+        return {"t": "data", "values": [_scalar_to_json(v) for v in init.values]}
+    if isinstance(init, Arange):
+        return {"t": "arange", "start": init.start, "step": init.step}
+    if isinstance(init, Linspace):
+        return {"t": "linspace", "start": init.start, "end": init.end}
+    if isinstance(init, Eye):
+        return {"t": "eye"}
+    if isinstance(init, Empty):
+        return {"t": "empty"}
+    raise TypeError(f"not a tensor init: {init!r}")
+
+
+def _init_from_json(o: dict[str, Any]) -> Init:
+    t = o["t"]
+    if t == "normal":
+        return Normal(float(o["mean"]), float(o["std"]))
+    if t == "uniform":
+        return Uniform(float(o["low"]), float(o["high"]))
+    if t == "intrange":
+        return IntRange(int(o["low"]), int(o["high"]))
+    if t == "fill":
+        return Fill(_scalar_from_json(o["value"]))
+    if t == "data":
+        return Data(tuple(_scalar_from_json(v) for v in o["values"]))
+    if t == "arange":
+        return Arange(o["start"], o["step"])
+    if t == "linspace":
+        return Linspace(float(o["start"]), float(o["end"]))
+    if t == "eye":
+        return Eye()
+    if t == "empty":
+        return Empty()
+    raise ValueError(f"unknown tensor init {t!r}")
+
+
+def value_to_json(v: Value) -> Any:
+    """Encode a value as JSON-able data (tagged with ``"t"``)."""
+    if isinstance(v, Literal):
+        return {"t": "lit", "v": _scalar_to_json(v.value)}
+    if isinstance(v, Seq):
+        return {"t": v.kind, "items": [value_to_json(x) for x in v.items]}
+    if isinstance(v, Dict):
+        return {"t": "dict", "items": [[value_to_json(k), value_to_json(x)] for k, x in v.items]}
+    if isinstance(v, DType):
+        return {"t": "dtype", "fw": v.framework, "name": v.name}
+    if isinstance(v, Unknown):
+        return {"t": "unknown", "hint": v.hint}
+    if isinstance(v, Constructed):
+        return {
+            "t": "call",
+            "api": v.api,
+            "args": [value_to_json(x) for x in v.args],
+            "kwargs": [[k, value_to_json(x)] for k, x in v.kwargs],
+        }
+    if isinstance(v, TensorSpec):
+        out: dict[str, Any] = {
+            "t": "tensor",
+            "fw": v.framework,
+            "shape": list(v.shape),
+            "dtype": v.dtype,
+            "init": _init_to_json(v.init),
+        }
+        if v.layout != CONTIGUOUS:
+            out["layout"] = {"kind": v.layout.kind.value, "dims": list(v.layout.dims)}
+        if v.requires_grad:
+            out["requires_grad"] = True
+        return out
+    raise TypeError(f"not a record value: {v!r}")
+
+
+def value_from_json(o: Any) -> Value:
+    """Decode :func:`value_to_json` output; raises ValueError when malformed."""
+    try:
+        t = o["t"]
+        if t == "lit":
+            return Literal(_scalar_from_json(o["v"]))
+        if t in ("list", "tuple"):
+            return Seq(t, tuple(value_from_json(x) for x in o["items"]))
+        if t == "dict":
+            return Dict(tuple((value_from_json(k), value_from_json(x)) for k, x in o["items"]))
+        if t == "dtype":
+            return DType(str(o["fw"]), str(o["name"]))
+        if t == "unknown":
+            return Unknown(str(o.get("hint", "")))
+        if t == "call":
+            return Constructed(
+                str(o["api"]),
+                tuple(value_from_json(x) for x in o.get("args", ())),
+                tuple((str(k), value_from_json(x)) for k, x in o.get("kwargs", ())),
+            )
+        if t == "tensor":
+            lay = o.get("layout")
+            layout = (
+                Layout(LayoutKind(lay["kind"]), tuple(int(d) for d in lay["dims"]))
+                if lay
+                else CONTIGUOUS
+            )
+            return TensorSpec(
+                framework=str(o["fw"]),
+                shape=tuple(None if d is None else int(d) for d in o["shape"]),
+                dtype=str(o["dtype"]),
+                init=_init_from_json(o["init"]),
+                layout=layout,
+                requires_grad=bool(o.get("requires_grad", False)),
+            )
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"malformed value {o!r}: {exc!r}") from exc
+    raise ValueError(f"unknown value tag in {o!r}")
+
+
+# ---------------------------------------------------------------------------
+# Queries
+# ---------------------------------------------------------------------------
+
+
+def iter_values(v: Value) -> Iterator[Value]:
+    """``v`` and every value nested inside it, depth first."""
+    yield v
+    if isinstance(v, Seq):
+        for x in v.items:
+            yield from iter_values(x)
+    elif isinstance(v, Dict):
+        for k, x in v.items:
+            yield from iter_values(k)
+            yield from iter_values(x)
+    elif isinstance(v, Constructed):
+        for x in v.args:
+            yield from iter_values(x)
+        for _, x in v.kwargs:
+            yield from iter_values(x)
+
+
+def is_resolved(v: Value) -> bool:
+    """True when nothing in ``v`` is :class:`Unknown` or an unknown shape."""
+    for x in iter_values(v):
+        if isinstance(x, Unknown):
+            return False
+        if isinstance(x, TensorSpec) and None in x.shape:
+            return False
+    return True

@@ -1,0 +1,1 @@
+"""seamfuzz runner stage."""

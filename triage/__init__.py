@@ -1,0 +1,1 @@
+"""seamfuzz triage stage."""
