@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Union
 
 __all__ = [
+    "ApiRef",
     "Arange",
     "CallKind",
     "CallRecord",
@@ -57,6 +58,8 @@ __all__ = [
     "Uniform",
     "Unknown",
     "Value",
+    "describe",
+    "describe_record",
     "is_resolved",
     "iter_values",
     "value_from_json",
@@ -166,6 +169,16 @@ class Constructed:
     kwargs: tuple[tuple[str, "Value"], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ApiRef:
+    """A library callable passed as a value, not called
+    (``activation=torch.relu``, ``nn.Sequential(...)`` items are
+    :class:`Constructed`; this is the function object itself)."""
+
+    #: Canonical public API name.
+    api: str
+
+
 # --- how a tensor's values are drawn -------------------------------------
 
 
@@ -199,6 +212,13 @@ class Fill:
     """Every element equal to one value (``zeros``, ``ones``, ``full``)."""
 
     value: Scalar
+
+    def __eq__(self, other: object) -> bool:
+        # As Literal: full(nan) equals itself, full(1) is not full(True).
+        return isinstance(other, Fill) and _scalar_key(self.value) == _scalar_key(other.value)
+
+    def __hash__(self) -> int:
+        return hash(_scalar_key(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +349,7 @@ class TensorSpec:
         return total
 
 
-Value = Union[Literal, Seq, Dict, DType, Unknown, Constructed, TensorSpec]
+Value = Union[Literal, Seq, Dict, DType, Unknown, Constructed, ApiRef, TensorSpec]
 
 
 # ---------------------------------------------------------------------------
@@ -455,7 +475,7 @@ class CallRecord:
                     Provenance(str(c), str(f), int(n)) for c, f, n in obj.get("provenance", ())
                 ),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, OverflowError) as exc:  # int(1e999) overflows
             raise ValueError(f"malformed call record: {exc!r}") from exc
 
 
@@ -506,21 +526,32 @@ def _scalar_from_json(o: Any) -> Scalar:
     raise ValueError(f"not a scalar literal in JSON: {o!r}")
 
 
+def _num_to_json(v: float | int, as_float: bool) -> Any:
+    return _scalar_to_json(float(v) if as_float else v)
+
+
 def _init_to_json(init: Init) -> dict[str, Any]:
+    # Parameters are coerced as _init_from_json does (Normal(0, 1) keeps its
+    # id when read back as Normal(0.0, 1.0)) and tagged like literals, so NaN,
+    # infinities and -0.0 survive and the JSON stays strict.
     if isinstance(init, Normal):
-        return {"t": "normal", "mean": init.mean, "std": init.std}
+        return {"t": "normal", "mean": _num_to_json(init.mean, True),
+                "std": _num_to_json(init.std, True)}
     if isinstance(init, Uniform):
-        return {"t": "uniform", "low": init.low, "high": init.high}
+        return {"t": "uniform", "low": _num_to_json(init.low, True),
+                "high": _num_to_json(init.high, True)}
     if isinstance(init, IntRange):
-        return {"t": "intrange", "low": init.low, "high": init.high}
+        return {"t": "intrange", "low": int(init.low), "high": int(init.high)}
     if isinstance(init, Fill):
         return {"t": "fill", "value": _scalar_to_json(init.value)}
     if isinstance(init, Data):
         return {"t": "data", "values": [_scalar_to_json(v) for v in init.values]}
     if isinstance(init, Arange):
-        return {"t": "arange", "start": init.start, "step": init.step}
+        return {"t": "arange", "start": _scalar_to_json(init.start),
+                "step": _scalar_to_json(init.step)}
     if isinstance(init, Linspace):
-        return {"t": "linspace", "start": init.start, "end": init.end}
+        return {"t": "linspace", "start": _num_to_json(init.start, True),
+                "end": _num_to_json(init.end, True)}
     if isinstance(init, Eye):
         return {"t": "eye"}
     if isinstance(init, Empty):
@@ -528,12 +559,19 @@ def _init_to_json(init: Init) -> dict[str, Any]:
     raise TypeError(f"not a tensor init: {init!r}")
 
 
+def _float_from_json(o: Any) -> float:
+    v = _scalar_from_json(o)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise ValueError(f"expected a number, got {o!r}")
+    return float(v)
+
+
 def _init_from_json(o: dict[str, Any]) -> Init:
     t = o["t"]
     if t == "normal":
-        return Normal(float(o["mean"]), float(o["std"]))
+        return Normal(_float_from_json(o["mean"]), _float_from_json(o["std"]))
     if t == "uniform":
-        return Uniform(float(o["low"]), float(o["high"]))
+        return Uniform(_float_from_json(o["low"]), _float_from_json(o["high"]))
     if t == "intrange":
         return IntRange(int(o["low"]), int(o["high"]))
     if t == "fill":
@@ -541,9 +579,12 @@ def _init_from_json(o: dict[str, Any]) -> Init:
     if t == "data":
         return Data(tuple(_scalar_from_json(v) for v in o["values"]))
     if t == "arange":
-        return Arange(o["start"], o["step"])
+        start, step = _scalar_from_json(o["start"]), _scalar_from_json(o["step"])
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, step)):
+            raise ValueError(f"bad arange {o!r}")
+        return Arange(start, step)  # type: ignore[arg-type]
     if t == "linspace":
-        return Linspace(float(o["start"]), float(o["end"]))
+        return Linspace(_float_from_json(o["start"]), _float_from_json(o["end"]))
     if t == "eye":
         return Eye()
     if t == "empty":
@@ -570,6 +611,8 @@ def value_to_json(v: Value) -> Any:
             "args": [value_to_json(x) for x in v.args],
             "kwargs": [[k, value_to_json(x)] for k, x in v.kwargs],
         }
+    if isinstance(v, ApiRef):
+        return {"t": "api", "api": v.api}
     if isinstance(v, TensorSpec):
         out: dict[str, Any] = {
             "t": "tensor",
@@ -606,6 +649,8 @@ def value_from_json(o: Any) -> Value:
                 tuple(value_from_json(x) for x in o.get("args", ())),
                 tuple((str(k), value_from_json(x)) for k, x in o.get("kwargs", ())),
             )
+        if t == "api":
+            return ApiRef(str(o["api"]))
         if t == "tensor":
             lay = o.get("layout")
             layout = (
@@ -621,7 +666,7 @@ def value_from_json(o: Any) -> Value:
                 layout=layout,
                 requires_grad=bool(o.get("requires_grad", False)),
             )
-    except (KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, IndexError, OverflowError) as exc:
         raise ValueError(f"malformed value {o!r}: {exc!r}") from exc
     raise ValueError(f"unknown value tag in {o!r}")
 
@@ -656,3 +701,84 @@ def is_resolved(v: Value) -> bool:
         if isinstance(x, TensorSpec) and None in x.shape:
             return False
     return True
+
+
+# ---------------------------------------------------------------------------
+# Compact rendering (for humans: rule examples, tables, reports)
+# ---------------------------------------------------------------------------
+
+_DTYPE_MODULE = {"torch": "torch", "tensorflow": "tf", "numpy": "np", "python": ""}
+
+
+def _describe_scalar(v: Scalar) -> str:
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return f"float({repr(v)!r})"
+    return repr(v)
+
+
+def _describe_init(init: Init) -> str:
+    if isinstance(init, Normal):
+        return "normal" if (init.mean, init.std) == (0.0, 1.0) else \
+            f"normal({init.mean:g}, {init.std:g})"
+    if isinstance(init, Uniform):
+        return "uniform" if (init.low, init.high) == (0.0, 1.0) else \
+            f"uniform({init.low:g}, {init.high:g})"
+    if isinstance(init, IntRange):
+        return f"randint({init.low}, {init.high})"
+    if isinstance(init, Fill):
+        return f"fill({_describe_scalar(init.value)})"
+    if isinstance(init, Data):
+        vals = ", ".join(_describe_scalar(v) for v in init.values[:6])
+        return f"data({vals}{', ...' if len(init.values) > 6 else ''})"
+    if isinstance(init, Arange):
+        return f"arange({init.start}, step={init.step})"
+    if isinstance(init, Linspace):
+        return f"linspace({init.start:g}, {init.end:g})"
+    return type(init).__name__.lower()
+
+
+def describe(v: Value) -> str:
+    """A short, unambiguous rendering of a value:
+    ``Tensor[torch 3x4 float32 normal permuted(1,0)]``, ``torch.float32``,
+    ``?batch`` (unknown), ``torch.abs(...)`` (constructed)."""
+    if isinstance(v, Literal):
+        return _describe_scalar(v.value)
+    if isinstance(v, Seq):
+        inner = ", ".join(describe(x) for x in v.items)
+        if v.kind == "list":
+            return f"[{inner}]"
+        return f"({inner}{',' if len(v.items) == 1 else ''})"
+    if isinstance(v, Dict):
+        return "{" + ", ".join(f"{describe(k)}: {describe(x)}" for k, x in v.items) + "}"
+    if isinstance(v, DType):
+        mod = _DTYPE_MODULE.get(v.framework, v.framework)
+        return f"{mod}.{v.name}" if mod else v.name
+    if isinstance(v, Unknown):
+        return f"?{v.hint}"
+    if isinstance(v, ApiRef):
+        return v.api
+    if isinstance(v, Constructed):
+        return f"{v.api}({_describe_args(v.args, v.kwargs)})"
+    if isinstance(v, TensorSpec):
+        shape = "x".join("?" if d is None else str(d) for d in v.shape) or "scalar"
+        parts = [v.framework, shape, v.dtype, _describe_init(v.init)]
+        if v.layout.kind is not LayoutKind.CONTIGUOUS:
+            dims = ",".join(map(str, v.layout.dims))
+            parts.append(f"{v.layout.kind.value}({dims})" if dims else v.layout.kind.value)
+        if v.requires_grad:
+            parts.append("requires_grad")
+        return f"Tensor[{' '.join(parts)}]"
+    raise TypeError(f"not a record value: {v!r}")
+
+
+def _describe_args(args: tuple, kwargs: tuple) -> str:
+    return ", ".join([describe(a) for a in args] + [f"{k}={describe(x)}" for k, x in kwargs])
+
+
+def describe_record(rec: CallRecord) -> str:
+    """``torch.cumsum(Tensor[...], dim=-1)``; a module as
+    ``torch.nn.Conv2d(3, 16, 3)(Tensor[...])``."""
+    call = f"({_describe_args(rec.args, rec.kwargs)})"
+    if rec.kind is CallKind.MODULE:
+        return f"{rec.api}({_describe_args(rec.init_args, rec.init_kwargs)}){call}"
+    return rec.api + call

@@ -1,0 +1,3 @@
+from seamfuzz.cli import main
+import sys
+sys.exit(main())

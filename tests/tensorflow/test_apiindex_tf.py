@@ -1,0 +1,168 @@
+"""The API index and the docstring collection for TensorFlow (and Keras 3,
+which is ``tf.keras``), against the installed library.
+
+Both are built by child processes, once per module into a temporary cache;
+this module itself imports neither TensorFlow nor torch.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miner.apiindex import ApiIndex, SymbolKind, load_or_build, load_or_collect_docstrings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in a fresh interpreter: builds the cache and reports which frameworks
+# the caller ended up importing (none, if the build stayed in the child).
+PROBE = """
+import json, sys
+from miner.apiindex import load_or_build
+index = load_or_build(["tensorflow"], cache_dir=sys.argv[1])
+heavy = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
+print(json.dumps({"paths": len(index), "imported": heavy}))
+"""
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("apiindex-tf")
+
+
+@pytest.fixture(scope="module")
+def probe(cache_dir: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(cache_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def index(probe: dict, cache_dir: Path) -> ApiIndex:
+    return load_or_build(["tensorflow"], cache_dir=cache_dir)  # from the probe's cache
+
+
+def test_the_caller_never_imports_the_framework(probe: dict, cache_dir: Path) -> None:
+    assert probe["imported"] == []
+    assert probe["paths"] > 5000
+    # TensorFlow's start-up chatter went to the log beside the cache file.
+    (log,) = cache_dir.glob("apiindex-tensorflow-*.log")
+    assert log.exists()
+
+
+def test_cache_file_is_keyed_by_the_installed_versions(index: ApiIndex, cache_dir: Path) -> None:
+    (cached,) = cache_dir.glob("apiindex-tensorflow-*.json")
+    assert ApiIndex.load(cached) == index
+    assert index.versions["keras"] == importlib.metadata.version("keras")
+    assert index.versions["tensorflow"].startswith("2.")
+
+
+F, C, L, T, D, K, M = (
+    SymbolKind.FUNCTION,
+    SymbolKind.CLASS,
+    SymbolKind.LAYER,
+    SymbolKind.TENSOR_TYPE,
+    SymbolKind.DTYPE,
+    SymbolKind.CONSTANT,
+    SymbolKind.MODULE,
+)
+
+FACTS = [
+    # (path as written in code, canonical, kind, value)
+    ("tensorflow.abs", "tf.math.abs", F, None),
+    ("tensorflow.math.abs", "tf.math.abs", F, None),
+    ("tensorflow.python.ops.math_ops.abs", "tf.math.abs", F, None),
+    ("tensorflow.concat", "tf.concat", F, None),
+    ("tensorflow.python.ops.array_ops.concat", "tf.concat", F, None),
+    ("tensorflow.matmul", "tf.linalg.matmul", F, None),
+    ("tensorflow.nn.relu", "tf.nn.relu", F, None),
+    ("tensorflow.compat.v1.math.abs", "tf.math.abs", F, None),
+    ("tensorflow.compat.v2.abs", "tf.math.abs", F, None),
+    ("tensorflow.keras.layers.Dense", "tf.keras.layers.Dense", L, None),
+    ("keras.layers.Dense", "tf.keras.layers.Dense", L, None),
+    ("keras.src.layers.core.dense.Dense", "tf.keras.layers.Dense", L, None),
+    ("tensorflow.keras.Model", "tf.keras.Model", L, None),
+    ("tensorflow.optimizers.Adam", "tf.keras.optimizers.Adam", C, None),
+    ("tensorflow.Module", "tf.Module", L, None),
+    ("tensorflow.Variable", "tf.Variable", C, None),
+    ("tensorflow.TensorShape", "tf.TensorShape", C, None),
+    ("tensorflow.Tensor", "tf.Tensor", T, None),
+    ("tensorflow.python.framework.ops.EagerTensor", "tf.Tensor", T, None),
+    ("tensorflow.Tensor.numpy", "tf.Tensor.numpy", F, None),
+    ("tensorflow.float32", "tf.float32", D, "float32"),
+    ("tensorflow.dtypes.bfloat16", "tf.bfloat16", D, "bfloat16"),
+    ("tensorflow.python.framework.dtypes.float32", "tf.float32", D, "float32"),
+    ("tensorflow.math", "tf.math", M, None),
+    ("tensorflow.keras.losses", "tf.keras.losses", M, None),
+    ("tensorflow.losses", "tf.keras.losses", M, None),
+    ("numpy.float32", "numpy.float32", D, "float32"),
+    ("math.pi", "math.pi", K, math.pi),
+]
+
+
+@pytest.mark.parametrize("path, canonical, kind, value", FACTS, ids=[f[0] for f in FACTS])
+def test_lookup(
+    index: ApiIndex, path: str, canonical: str, kind: SymbolKind, value: object
+) -> None:
+    sym = index.lookup(path)
+    assert sym is not None
+    assert (sym.canonical, sym.kind, sym.value) == (canonical, kind, value)
+    assert (
+        sym.framework
+        == {"tf": "tensorflow", "numpy": "numpy", "math": "python"}[canonical.split(".")[0]]
+    )
+
+
+def test_numpy_nan(index: ApiIndex) -> None:
+    sym = index.lookup("numpy.nan")
+    assert sym is not None and sym.kind is SymbolKind.CONSTANT
+    assert math.isnan(sym.value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tensorflow.nonexistent_xyz",
+        "tensorflow.compat.v1.placeholder",  # TF1 only: no TF2 name
+        "tensorflow.Tensor.nonexistent",
+    ],
+)
+def test_absent(index: ApiIndex, path: str) -> None:
+    assert index.lookup(path) is None
+
+
+def test_compat_paths_resolve_to_tf2_names(index: ApiIndex) -> None:
+    v1 = [sym for path, sym in index.symbols() if path.startswith("tensorflow.compat.v1.")]
+    assert len(v1) > 1000
+    assert not any(sym.canonical.startswith("tf.compat.v1.") for sym in v1 if sym.kind is not M)
+
+
+def test_json_round_trip(index: ApiIndex, tmp_path: Path) -> None:
+    assert ApiIndex.from_json(json.loads(json.dumps(index.to_json()))) == index
+    index.save(tmp_path / "index.json")
+    assert ApiIndex.load(tmp_path / "index.json") == index
+
+
+def test_docstrings(cache_dir: Path) -> None:
+    docs = load_or_collect_docstrings("tensorflow", cache_dir=cache_dir)
+    apis = [d.api for d in docs]
+    assert len(docs) >= 900
+    assert len(set(apis)) == len(apis)
+    assert not any(api.startswith("tf.compat.") for api in apis)
+    assert all(d.framework == "tensorflow" for d in docs)
+    by_api = {d.api: d.text for d in docs}
+    assert ">>>" in by_api["tf.math.abs"]
+    assert ">>>" in by_api["tf.concat"]
