@@ -49,9 +49,10 @@ Note [What is indexed]
       an *alias* (``torch.nn.modules.conv.F`` is ``torch.nn.functional``), and
       :meth:`ApiIndex.lookup` rewrites an alias prefix before it gives up, so
       the cross product of aliases and attributes is never stored.
-    * The public methods and attributes of tensor types, as
-      ``<canonical>.<name>`` (``torch.Tensor.sum``, ``tf.Tensor.numpy``,
-      ``numpy.ndarray.reshape``); other paths to a tensor type are aliases.
+    * The members of public classes (Note [Class members]), stored apart
+      from the paths; :meth:`ApiIndex.lookup` finds them after a class path
+      (``tensorflow.Tensor.numpy``, ``keras.layers.Dense.build``).  Other
+      paths to a tensor type are aliases of its home path.
     * ``tensorflow.compat.v1`` paths whose object has a canonical TF2 name
       (v1-only symbols are left out); ``tensorflow.compat.v2`` is an alias of
       ``tensorflow``.
@@ -60,7 +61,8 @@ Note [What is indexed]
       ``keras.src.layers.core.dense.Dense``), whose object is one found in the
       public walk (or, for TensorFlow, has a canonical TF2 export name).
       Objects reachable only privately are not indexed: the miner counts
-      them as private.
+      them as private.  A TensorFlow export name with a private part
+      (``tf.__internal__.tracking.Trackable``) is not a canonical name.
 
     The walk reads module and class dictionaries (``vars``), so it runs no
     library code beyond name introspection (``tf_export``, ``numpy.dtype``)
@@ -68,6 +70,38 @@ Note [What is indexed]
     missing (``torch.onnx``), except those its public API is reached through:
     ``numpy.random`` and ``numpy.fft`` are imported, and TensorFlow's lazy
     loaders (``tf.keras``) are loaded as their first attribute access would.
+
+Note [Class members]
+    Every public class (kinds CLASS, LAYER, TENSOR_TYPE) has its members
+    resolved statically along its MRO: names not starting with ``_``, and
+    ``__call__``, defined by a class of the library (members of ``object``
+    and of other packages' classes, ``tuple.count``, are left out).  A member
+    is named after the public class that defines it, so inherited members
+    are one API: ``tf.keras.layers.Dense.add_weight`` and
+    ``tf.keras.layers.Conv2D.add_weight`` are ``tf.keras.Layer.add_weight``
+    (:attr:`Symbol.owner` ``tf.keras.Layer``).  When the defining class is
+    private, the member is named after the nearest public class before it in
+    the MRO that inherits from it (``torch._C.TensorBase.sum`` is
+    ``torch.Tensor.sum``; a private base shared by public siblings gives each
+    its own name: ``tf.keras.layers.Conv2D.convolution_op``).  A tensor type
+    is all its classes together, their library bases included
+    (``tf.Tensor.numpy`` is defined on EagerTensor's private base), and a
+    class that copies another's dictionary has the other's members
+    (``torch.FloatTensor.sum`` is ``torch.Tensor.sum``).
+
+    Each member is stored once, under the class it is named after
+    (:attr:`ApiIndex.members`), and each public class lists the public
+    classes of its MRO (:attr:`ApiIndex.bases`); :meth:`ApiIndex.member`
+    walks them.  The build checks every class's own resolution against that
+    walk and stores what differs (multiple inheritance, copied dictionaries)
+    under the class itself, so the walk answers as the MRO does.
+
+    :attr:`Symbol.binding` says how a member binds: ``method`` (functions,
+    method descriptors), ``classmethod``, ``staticmethod`` (also a callable
+    without ``__get__``), ``property`` (any data descriptor, and non-callable
+    descriptors such as ``cached_property``: kind OTHER, never FUNCTION) or
+    ``attribute`` (a plain class attribute: a scalar, kind CONSTANT with its
+    value; an enum member; a nested class).
 """
 
 from __future__ import annotations
@@ -97,6 +131,8 @@ from typing import Any
 from miner.errors import InvalidArgument, SeamfuzzError
 
 __all__ = [
+    "BINDINGS",
+    "CLASS_KINDS",
     "FRAMEWORKS",
     "INDEX_FORMAT",
     "ApiIndex",
@@ -112,7 +148,7 @@ __all__ = [
 
 #: Version of the cache file layout (and of the walking rules): bump it when
 #: either changes, and every cache is rebuilt.
-INDEX_FORMAT = "1"
+INDEX_FORMAT = "3"
 
 #: The frameworks an index can be built for (numpy and ``math`` constants are
 #: always included).
@@ -158,8 +194,8 @@ class SymbolKind(str, enum.Enum):
     #: A ``torch.nn.Module``, ``tf.Module`` or Keras ``Layer`` class:
     #: constructed, then applied to inputs.
     LAYER = "layer"
-    #: ``torch.Tensor``, ``tf.Tensor``, ``numpy.ndarray``: its methods are
-    #: indexed as ``<canonical>.<method>``.
+    #: ``torch.Tensor``, ``tf.Tensor``, ``numpy.ndarray``: the type of the
+    #: values the library computes on (its members are ``torch.Tensor.sum``).
     TENSOR_TYPE = "tensor_type"
     #: A dtype object; :attr:`Symbol.value` is its name (``float32``).
     DTYPE = "dtype"
@@ -185,9 +221,26 @@ class Symbol:
     #: DTYPE: the dtype name without module (``float32``, ``bool``); CONSTANT:
     #: the scalar itself; otherwise None.
     value: bool | int | float | str | None = None
+    #: For a member of a class: the canonical name of the public class it is
+    #: named after, the one that defines it (``tf.keras.Layer`` for
+    #: ``add_weight``, whichever layer it is reached through; see Note
+    #: [Class members]); ``""`` for anything else.
+    owner: str = ""
+    #: For a member of a class, how it binds (one of :data:`BINDINGS`):
+    #: ``method``, ``classmethod``, ``staticmethod``, ``property`` (a data
+    #: descriptor or a computed attribute; never kind FUNCTION) or
+    #: ``attribute`` (a plain class attribute: a constant, an enum value, a
+    #: nested class); ``""`` for anything else.
+    binding: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", SymbolKind(self.kind))
+        if self.binding not in BINDINGS or (self.binding == "") != (self.owner == ""):
+            raise ValueError(
+                f"symbol {self.canonical!r}: binding {self.binding!r} with owner {self.owner!r}"
+            )
+        if self.binding == "property" and self.kind is SymbolKind.FUNCTION:
+            raise ValueError(f"symbol {self.canonical!r}: a property is not a function")
 
     def __eq__(self, other: object) -> bool:
         # NaN constants (torch.nan) must equal themselves, and 1 must differ
@@ -198,11 +251,44 @@ class Symbol:
         return hash(self._key())
 
     def _key(self) -> tuple[Any, ...]:
-        return (self.canonical, self.framework, self.kind, _value_key(self.value))
+        return (
+            self.canonical,
+            self.framework,
+            self.kind,
+            _value_key(self.value),
+            self.owner,
+            self.binding,
+        )
+
+    def _row(self) -> list[Any]:
+        row = [self.canonical, self.framework, self.kind.value, _value_to_json(self.value)]
+        return [*row, self.owner, self.binding] if self.owner else row
+
+    @classmethod
+    def _from_row(cls, row: object) -> Symbol:
+        row = _json_list(row)
+        if len(row) not in (4, 6) or not all(isinstance(x, str) for x in (*row[:3], *row[4:])):
+            raise ValueError(f"not a symbol: {row!r}")
+        c, f, k, v, *member = row
+        return cls(c, f, SymbolKind(k), _value_from_json(v), *member)
+
+
+#: The ways a class member binds (:attr:`Symbol.binding`); ``""`` is not a
+#: member.
+BINDINGS = ("", "method", "classmethod", "staticmethod", "property", "attribute")
+
+#: Kinds whose symbols are classes with members (:meth:`ApiIndex.member`).
+CLASS_KINDS = frozenset({SymbolKind.CLASS, SymbolKind.LAYER, SymbolKind.TENSOR_TYPE})
 
 
 def _value_key(v: object) -> tuple[str, object]:
     return (type(v).__name__, repr(v) if isinstance(v, float) else v)
+
+
+def _json_list(x: object) -> list[Any]:
+    if not isinstance(x, list):
+        raise ValueError(f"not a list: {x!r}")
+    return x
 
 
 def _value_to_json(v: bool | int | float | str | None) -> Any:
@@ -237,12 +323,34 @@ class ApiIndex:
     #: tensor type (``torch.nn.functional.Tensor`` -> ``torch.Tensor``).
     #: :meth:`lookup` rewrites them as prefixes.
     aliases: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Class members, stored under the public class they are named after
+    #: (see Note [Class members]): ``members["tf.keras.Layer"]["add_weight"]``;
+    #: a class may also hold members named after another class, where its
+    #: own MRO differs from walking :attr:`bases` (``torch.FloatTensor``).
+    members: dict[str, dict[str, Symbol]] = field(default_factory=dict, repr=False)
+    #: For the canonical name of every public class (kinds in
+    #: :data:`CLASS_KINDS`), the public classes :meth:`member` searches, in
+    #: method resolution order, itself first: ``bases["tf.keras.layers.Dense"]
+    #: == ("tf.keras.layers.Dense", "tf.keras.Layer", "tf.keras.Operation")``.
+    bases: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     def lookup(self, path: str) -> Symbol | None:
         """The symbol ``path`` denotes, or None when the installed libraries
         have no such public object.  A prefix that is a module alias is
         rewritten (``torch.nn.modules.conv.F.relu`` is
-        ``torch.nn.functional.relu``)."""
+        ``torch.nn.functional.relu``), and a path that is a class followed by
+        one name is that class's :meth:`member`
+        (``tensorflow.data.Dataset.range``, ``keras.layers.Dense.build``)."""
+        sym = self._resolve(path)
+        if sym is None:
+            prefix, _, name = path.rpartition(".")
+            owner = self._resolve(prefix) if prefix and name else None
+            if owner is not None and owner.kind in CLASS_KINDS:
+                return self.member(owner.canonical, name)
+        return sym
+
+    def _resolve(self, path: str) -> Symbol | None:
+        """A stored path, after rewriting alias prefixes."""
         for _ in range(64):  # each rewrite consumes at least one segment
             sym = self.paths.get(path)
             if sym is not None:
@@ -257,6 +365,23 @@ class ApiIndex:
                 return None
         return None
 
+    def member(self, class_canonical: str, name: str) -> Symbol | None:
+        """The member ``name`` of the public class ``class_canonical`` (its
+        own or inherited from a library class), or None: neither it nor a
+        library base defines it (``object``'s and other packages' members are
+        not indexed).  ``member("tf.keras.layers.Dense", "add_weight")`` is
+        ``tf.keras.Layer.add_weight``."""
+        for base in self.bases.get(class_canonical, ()):
+            sym = self.members.get(base, {}).get(name)
+            if sym is not None:
+                return sym
+        return None
+
+    def is_class(self, canonical: str) -> bool:
+        """Whether ``canonical`` names a public class (a :data:`CLASS_KINDS`
+        symbol), whose members :meth:`member` knows."""
+        return canonical in self.bases
+
     def is_module(self, path: str) -> bool:
         """Whether ``path`` names a module (a namespace)."""
         sym = self.lookup(path)
@@ -269,9 +394,18 @@ class ApiIndex:
         return len(self.paths)
 
     def symbols(self) -> Iterator[tuple[str, Symbol]]:
-        """Every stored ``(path, symbol)`` pair (alias-rewritten paths are
-        not enumerated)."""
+        """Every stored ``(path, symbol)`` pair (alias-rewritten paths and
+        class members are not enumerated; see :meth:`class_members`)."""
         yield from self.paths.items()
+
+    def class_members(self) -> Iterator[Symbol]:
+        """Every stored class member, each once."""
+        seen: set[Symbol] = set()
+        for members in self.members.values():
+            for sym in members.values():
+                if sym not in seen:
+                    seen.add(sym)
+                    yield sym
 
     # -- JSON ---------------------------------------------------------------
 
@@ -279,21 +413,25 @@ class ApiIndex:
         """JSON-able dict; each distinct symbol is stored once."""
         numbers: dict[Symbol, int] = {}
         table: list[list[Any]] = []
-        paths: dict[str, int] = {}
-        for path, sym in self.paths.items():
+
+        def number(sym: Symbol) -> int:
             n = numbers.get(sym)
             if n is None:
                 n = numbers[sym] = len(table)
-                table.append(
-                    [sym.canonical, sym.framework, sym.kind.value, _value_to_json(sym.value)]
-                )
-            paths[path] = n
+                table.append(sym._row())
+            return n
+
         return {
             "format": INDEX_FORMAT,
             "versions": dict(self.versions),
-            "symbols": table,
-            "paths": paths,
+            "paths": {path: number(sym) for path, sym in self.paths.items()},
             "aliases": dict(self.aliases),
+            "members": {
+                owner: {name: number(sym) for name, sym in members.items()}
+                for owner, members in self.members.items()
+            },
+            "bases": {cls: list(bases) for cls, bases in self.bases.items()},
+            "symbols": table,
         }
 
     @classmethod
@@ -303,14 +441,30 @@ class ApiIndex:
         try:
             if obj["format"] != INDEX_FORMAT:
                 raise ValueError(f"index format {obj['format']!r}, expected {INDEX_FORMAT!r}")
-            table = [
-                Symbol(str(c), str(f), SymbolKind(k), _value_from_json(v))
-                for c, f, k, v in obj["symbols"]
-            ]
+            table = [Symbol._from_row(row) for row in obj["symbols"]]
+
+            def symbol(n: object) -> Symbol:
+                if type(n) is not int or n < 0:
+                    raise ValueError(f"not a symbol number: {n!r}")
+                return table[n]
+
+            def text(x: object) -> str:
+                if not isinstance(x, str):
+                    raise ValueError(f"not a string: {x!r}")
+                return x
+
             return cls(
-                versions={str(k): str(v) for k, v in obj["versions"].items()},
-                paths={str(p): table[n] for p, n in obj["paths"].items()},
-                aliases={str(a): str(t) for a, t in obj["aliases"].items()},
+                versions={text(k): text(v) for k, v in obj["versions"].items()},
+                paths={text(p): symbol(n) for p, n in obj["paths"].items()},
+                aliases={text(a): text(t) for a, t in obj["aliases"].items()},
+                members={
+                    text(owner): {text(name): symbol(n) for name, n in members.items()}
+                    for owner, members in obj["members"].items()
+                },
+                bases={
+                    text(c): tuple(text(b) for b in _json_list(bases))
+                    for c, bases in obj["bases"].items()
+                },
             )
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"malformed API index: {exc!r}") from exc
@@ -375,19 +529,6 @@ def _name_of(module: types.ModuleType) -> str | None:
     except TypeError:
         return None
     return name if isinstance(name, str) else None
-
-
-def _static_attr(cls: type, name: str) -> tuple[type, object] | None:
-    """``(owner, raw attribute)`` from the class dictionaries along the MRO,
-    without running descriptors."""
-    for owner in cls.__mro__:
-        try:
-            d = vars(owner)
-        except TypeError:
-            continue
-        if name in d:
-            return owner, d[name]
-    return None
 
 
 class _Profile:
@@ -632,6 +773,11 @@ class _TensorflowProfile(_Profile):
     def export_name(self, obj: object) -> str | None:
         try:
             name = self.tf_export.get_canonical_name_for_symbol(obj, add_prefix_to_v1_names=True)
+            if isinstance(name, str) and name and not _public_module_name(name):
+                # tf.__internal__.*, tf.__operators__.*: another TF2 name, if
+                # public, else none (such objects count as private).
+                names = [n for n in self.tf_export.get_v2_names(obj) if isinstance(n, str)]
+                name = next((n for n in names if _public_module_name(n)), None)
         except Exception:
             return None
         # With the prefix flag, a symbol without a TF2 name comes back as
@@ -670,6 +816,8 @@ class _Table:
 
     paths: dict[str, Symbol] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, Symbol]] = field(default_factory=dict)
+    bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class _Walker:
@@ -689,6 +837,9 @@ class _Walker:
         self.canonical: dict[int, str] = {}
         #: path -> id(object), symbols not yet created.
         self.pending: dict[str, int] = {}
+        #: canonical name of a class member -> its symbol and the raw
+        #: attribute (for its docstring).
+        self.member_objects: dict[str, tuple[Symbol, object]] = {}
 
     # -- classification -----------------------------------------------------
 
@@ -750,6 +901,7 @@ class _Walker:
                 self.kinds.setdefault(id(cls), (SymbolKind.TENSOR_TYPE, None))
         self.scan_loaded_modules()
         self.index_tensor_types()
+        self.index_members()
 
     def add_module(self, path: str, target: str) -> None:
         if path != target:
@@ -843,31 +995,135 @@ class _Walker:
         self.pending.clear()
 
     def index_tensor_types(self) -> None:
-        """Attributes of tensor types, under the type's home path (the one
-        spelled like its canonical name); its other paths become aliases of
-        the home path, so ``torch.nn.functional.Tensor.sum`` resolves too."""
-        for canonical, classes in self.tensor_types:
+        """A tensor type's paths other than its home path (the one spelled
+        like its canonical name) become aliases of it, so that
+        ``torch.nn.functional.Tensor.sum`` is ``torch.Tensor.sum``."""
+        for canonical, _ in self.tensor_types:
             paths = sorted(
                 (p for p, s in self.t.paths.items() if s.canonical == canonical),
                 key=lambda p: (self.p.public(p) != canonical, p.count("."), p),
             )
-            if not paths:
-                continue
-            home = paths[0]
             for path in paths[1:]:
-                self.t.aliases[path] = home
-            names = sorted({n for cls in classes for n in dir(cls) if not n.startswith("_")})
-            for name in names:
-                found = next((a for a in (_static_attr(c, name) for c in classes) if a), None)
-                if found is None:
+                self.t.aliases[path] = paths[0]
+
+    def index_members(self) -> None:
+        """The members of every public class, once per public class they are
+        named after, and each public class's public bases (see Note [Class
+        members])."""
+        public = {  # id(class) -> canonical name
+            key: self.canonical[key]
+            for key, (kind, _) in self.kinds.items()
+            if kind in CLASS_KINDS and key in self.canonical and isinstance(self.objects[key], type)
+        }
+        # A tensor type is all of its classes together (tf.Tensor's numpy()
+        # is EagerTensor's), and every library base of them is part of it.
+        groups: dict[str, list[type]] = {}
+        for canonical, classes in self.tensor_types:
+            classes = tuple(c for c in classes if public.get(id(c)) == canonical)
+            if classes:
+                groups[canonical] = list(dict.fromkeys(k for c in classes for k in c.__mro__))
+        # Bases before their subclasses, so that a class's members are
+        # stored from its own point of view.
+        units: list[tuple[str, list[type]]] = list(groups.items())
+        singles: list[tuple[int, str, type]] = []
+        for key, canonical in public.items():
+            cls = self.objects[key]
+            if canonical not in groups and isinstance(cls, type):
+                singles.append((len(cls.__mro__), canonical, cls))
+        singles.sort(key=lambda t: t[:2])
+        units += [(canonical, list(cls.__mro__)) for _, canonical, cls in singles]
+
+        resolved: list[tuple[str, dict[str, Symbol | None]]] = []
+        # (id(attribute), name) -> (id(class holding it), its symbol): a
+        # class that copies another's dictionary (torch.FloatTensor copies
+        # torch.Tensor's) has the same members, not new ones.  Plain
+        # attributes are left out: distributions share constraint objects.
+        seen: dict[tuple[int, str], tuple[int, Symbol]] = {}
+        keep: list[object] = []  # the attributes behind seen's ids
+        for canonical, mro in units:
+            if canonical in self.t.bases:
+                continue  # another object with this name came first
+            labels = self._mro_labels(mro, public, canonical if canonical in groups else None)
+            self.t.bases[canonical] = tuple(dict.fromkeys(lab for lab in labels if lab))
+            found: dict[str, Symbol | None] = {}
+            for cls, label in zip(mro, labels, strict=True):
+                try:
+                    items = list(vars(cls).items())
+                except TypeError:
                     continue
-                raw = found[1]
-                if isinstance(raw, (staticmethod, classmethod)):
-                    raw = raw.__func__
-                kind = SymbolKind.FUNCTION if callable(raw) else SymbolKind.OTHER
-                self.t.paths[f"{home}.{name}"] = Symbol(
-                    f"{canonical}.{name}", self.p.framework, kind
-                )
+                for name, raw in items:
+                    if not _member_name(name) or name in found:
+                        continue
+                    if label is None:  # object's, or another package's
+                        found[name] = None
+                        continue
+                    sym = self._member_symbol(label, name, raw)
+                    if sym.binding != "attribute":  # not a value shared by chance
+                        holder, first = seen.setdefault((id(raw), name), (id(cls), sym))
+                        if holder == id(cls) and first is sym:
+                            keep.append(raw)
+                        elif holder != id(cls):
+                            sym = first
+                    found[name] = sym
+                    if self.t.members.setdefault(label, {}).setdefault(name, sym) == sym:
+                        self.member_objects.setdefault(sym.canonical, (sym, raw))
+            resolved.append((canonical, found))
+        # Members are stored under one class each, so a class's own
+        # resolution order can (rarely: multiple inheritance) differ from
+        # walking its bases' members; store what differs under the class.
+        index = ApiIndex({}, members=self.t.members, bases=self.t.bases)
+        differ = shadowed = 0
+        for canonical, found in resolved:
+            for name, sym in found.items():
+                got = index.member(canonical, name)
+                if sym is None:
+                    shadowed += got is not None
+                elif got != sym:
+                    differ += 1
+                    self.t.members.setdefault(canonical, {})[name] = sym
+        _log.info(
+            "indexed the members of %d %s classes; %d stored for a subclass, "
+            "%d shadowed by another package's class",
+            len(resolved),
+            self.p.framework,
+            differ,
+            shadowed,
+        )
+        self.t.members = {
+            owner: dict(sorted(members.items()))
+            for owner, members in sorted(self.t.members.items())
+        }
+
+    def _mro_labels(
+        self, mro: Sequence[type], public: dict[int, str], group: str | None
+    ) -> list[str | None]:
+        """The public class each class of ``mro`` is named as: its own
+        canonical name, else (a private base) that of the nearest public class
+        before it that inherits from it; None for classes of other packages.
+        In the combined MRO of tensor type ``group``, all of its library
+        classes are named after it, even public bases."""
+        labels: list[str | None] = []
+        before: list[tuple[type, str]] = []  # public classes met, nearest last
+        for cls in mro:
+            label = None
+            if not self.p.owns(cls):
+                pass
+            elif group is not None:
+                label = group
+            elif id(cls) in public:
+                label = public[id(cls)]
+                before.append((cls, label))
+            else:
+                # Not merely the class before it: a mixin is not a subclass of
+                # the bases that follow it (LazyBatchNorm1d's MRO runs
+                # LazyModuleMixin, then the private _BatchNorm).
+                label = next((lab for c, lab in reversed(before) if _subclass(c, cls)), None)
+            labels.append(label)
+        return labels
+
+    def _member_symbol(self, owner: str, name: str, raw: object) -> Symbol:
+        kind, binding, value = _describe_member(raw, self)
+        return Symbol(f"{owner}.{name}", self.p.framework, kind, value, owner, binding)
 
     def scan_loaded_modules(self) -> None:
         """Other paths, through any loaded module of the library, to objects
@@ -889,6 +1145,46 @@ class _Walker:
                 path = f"{modname}.{name}"
                 if path not in self.t.paths:
                     self.add_known(path, obj)
+
+
+def _subclass(cls: type, base: type) -> bool:
+    try:
+        return base in cls.__mro__
+    except Exception:
+        return False
+
+
+def _member_name(name: object) -> bool:
+    return isinstance(name, str) and (not name.startswith("_") or name == "__call__")
+
+
+def _describe_member(raw: object, walker: _Walker) -> tuple[SymbolKind, str, Any]:
+    """Kind, binding and value of a raw class attribute (read from the class
+    dictionary, so no descriptor has run)."""
+    try:
+        if isinstance(raw, staticmethod):
+            return SymbolKind.FUNCTION, "staticmethod", None
+        if isinstance(raw, (classmethod, types.ClassMethodDescriptorType)):
+            return SymbolKind.FUNCTION, "classmethod", None
+        if isinstance(raw, type):  # a nested class
+            kind = walker.classify(raw)
+            return (kind[0] if kind else SymbolKind.OTHER), "attribute", None
+        t = type(raw)
+        if hasattr(t, "__set__") or hasattr(t, "__delete__"):
+            # property, getset and member descriptors, namedtuple fields
+            return SymbolKind.OTHER, "property", None
+        if callable(raw):
+            # A function or a method descriptor binds to the instance; a
+            # callable without __get__ (a builtin function) does not.
+            binding = "method" if hasattr(t, "__get__") else "staticmethod"
+            return SymbolKind.FUNCTION, binding, None
+        if hasattr(t, "__get__"):  # cached_property and friends
+            return SymbolKind.OTHER, "property", None
+        if t in (bool, int, float, str):
+            return SymbolKind.CONSTANT, "attribute", raw
+    except Exception:  # proxies that fail on isinstance()
+        pass
+    return SymbolKind.OTHER, "attribute", None
 
 
 def _rank(candidate: tuple[int, str], home: str, own_name: object) -> tuple[Any, ...]:
@@ -943,7 +1239,13 @@ def build_index(frameworks: Sequence[str] = FRAMEWORKS) -> ApiIndex:
     names = _check_frameworks(frameworks)
     table = _build_table(names)
     versions = _versions(names or ("base",))
-    return ApiIndex(versions=versions, paths=table.paths, aliases=table.aliases)
+    return ApiIndex(
+        versions=versions,
+        paths=table.paths,
+        aliases=table.aliases,
+        members=table.members,
+        bases=table.bases,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -975,29 +1277,13 @@ def collect_docstrings(framework: str) -> list[DocString]:
     have from the library, one per canonical name, sorted by it.  Imports the
     library in this process.
 
-    A method is named after the class that defines it when that class is
-    public (``torch.nn.Module.apply``), after the tensor type when it comes
-    from one of its bases (``torch.Tensor.sum``, defined on a private base),
-    and otherwise after the first public class, in canonical-name order, that
-    inherits it; each method object is collected once."""
+    A method has its canonical name in the index, :meth:`ApiIndex.member`
+    (``torch.nn.Module.apply``, ``torch.Tensor.sum``, ``tf.keras.Layer.add_weight``;
+    see Note [Class members])."""
     (name,) = _check_frameworks((framework,))
     walker = _Walker(_PROFILES[name](), _Table())
     walker.run()
-    callable_kinds = (
-        SymbolKind.FUNCTION,
-        SymbolKind.CLASS,
-        SymbolKind.LAYER,
-        SymbolKind.TENSOR_TYPE,
-    )
-    # Classes behind tensor types, their private bases included.
-    tensor_owner = {
-        id(base): canonical
-        for canonical, classes in walker.tensor_types
-        for cls in classes
-        for base in cls.__mro__[:-1]
-    }
     docs: dict[str, str] = {}
-    seen_methods: set[int] = set()
 
     def add(api: str, doc: str | None) -> None:
         if name == "tensorflow" and api.startswith("tf.compat."):
@@ -1008,40 +1294,15 @@ def collect_docstrings(framework: str) -> list[DocString]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for key, canonical in sorted(walker.canonical.items(), key=lambda kv: kv[1]):
-            if walker.kinds[key][0] not in callable_kinds:
+            if walker.kinds[key][0] is SymbolKind.FUNCTION or walker.kinds[key][0] in CLASS_KINDS:
+                add(canonical, _own_doc(walker.objects[key]))
+        for api, (sym, raw) in sorted(walker.member_objects.items()):
+            if sym.kind is not SymbolKind.FUNCTION or api.endswith(".__call__"):
                 continue
-            obj = walker.objects[key]
-            add(canonical, _own_doc(obj))
-            if not isinstance(obj, type):
-                continue
-            for method, owner, raw in _own_methods(obj, walker.p):
-                if id(raw) in seen_methods:
-                    continue
-                seen_methods.add(id(raw))
-                base = tensor_owner.get(id(owner)) or walker.canonical.get(id(owner), canonical)
-                add(f"{base}.{method}", _own_doc(raw))
+            if isinstance(raw, (staticmethod, classmethod)):
+                raw = raw.__func__
+            add(api, _own_doc(raw))
     return [DocString(api, name, docs[api]) for api in sorted(docs)]
-
-
-def _own_methods(cls: type, profile: _Profile) -> Iterator[tuple[str, type, object]]:
-    """``(name, owner, function)`` for the public methods a class has from
-    the library (not from ``object`` or other packages)."""
-    try:
-        names = sorted(n for n in dir(cls) if not n.startswith("_"))
-    except Exception:
-        return
-    for name in names:
-        found = _static_attr(cls, name)
-        if found is None:
-            continue
-        owner, raw = found
-        if not _module_of(owner).startswith(profile.own):
-            continue
-        if isinstance(raw, (staticmethod, classmethod)):
-            raw = raw.__func__
-        if isinstance(raw, (property, type)) or not callable(raw):
-            continue
-        yield name, owner, raw
 
 
 # ---------------------------------------------------------------------------
@@ -1197,13 +1458,25 @@ def _merge(indexes: Sequence[ApiIndex]) -> ApiIndex:
     versions: dict[str, str] = {}
     paths: dict[str, Symbol] = {}
     aliases: dict[str, str] = {}
-    for index in indexes:
+    members: dict[str, dict[str, Symbol]] = {}
+    bases: dict[str, tuple[str, ...]] = {}
+    for index in indexes:  # numpy is in every part, identically
         versions.update(index.versions)
         for path, sym in index.paths.items():
             paths.setdefault(path, sym)
         for path, target in index.aliases.items():
             aliases.setdefault(path, target)
-    return ApiIndex(versions=dict(sorted(versions.items())), paths=paths, aliases=aliases)
+        for owner, own in index.members.items():
+            members.setdefault(owner, own)
+        for cls, mro in index.bases.items():
+            bases.setdefault(cls, mro)
+    return ApiIndex(
+        versions=dict(sorted(versions.items())),
+        paths=paths,
+        aliases=aliases,
+        members=members,
+        bases=bases,
+    )
 
 
 def load_or_collect_docstrings(

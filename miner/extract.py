@@ -97,7 +97,9 @@ class _Val:
 
     value: Value
     tensor_fw: Optional[str] = None
-    depth: int = 0
+    #: Canonical class of the object when known (``tf.Variable``), for
+    #: resolving its methods; tensors use their framework's tensor type.
+    cls: Optional[str] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,16 +368,33 @@ def _fold_binop(op: cst.BaseBinaryOp, a: Any, b: Any) -> Any:
 
 
 def _scalar_from_literal_node(node: cst.BaseExpression) -> Any:
-    """Value of an Integer/Float/Imaginary/SimpleString token (no eval)."""
+    """Value of an Integer/Float/Imaginary/SimpleString token (no eval).
+
+    Numbers are converted directly; strings with a prefix or an escape go
+    through ``ast.literal_eval`` (which only accepts literals)."""
+    text: str = node.value  # type: ignore[attr-defined]
+    t = type(node)
     try:
-        v = ast.literal_eval(node.value)  # type: ignore[attr-defined]
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        if t is cst.Integer:
+            digits = text.replace("_", "")
+            try:
+                v: Any = int(digits, 0)
+            except ValueError:
+                v = int(digits, 10)  # "00"
+            return v if v.bit_length() <= MAX_INT_BITS else _UNBOUND
+        if t is cst.Float:
+            return float(text.replace("_", ""))
+        if t is cst.Imaginary:
+            return complex(0.0, float(text[:-1].replace("_", "")))
+        q = text[:1]
+        if q in "'\"" and "\\" not in text:
+            if text[:3] in ('"""', "'''") and len(text) >= 6:
+                return text[3:-3]
+            return text[1:-1]
+        v = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, OverflowError):
         return _UNBOUND
-    if isinstance(v, (int, float, complex, str)):
-        if isinstance(v, int) and v.bit_length() > MAX_INT_BITS:
-            return _UNBOUND
-        return v
-    return _UNBOUND  # bytes
+    return v if isinstance(v, str) else _UNBOUND  # bytes are not modelled
 
 
 # ---------------------------------------------------------------------------
@@ -922,6 +941,11 @@ class _Interpreter:
             if prop is not None:
                 return prop
             return _Method(recv, name)
+        if isinstance(recv, _Val) and recv.cls:
+            return _Method(recv, name)
+        if isinstance(recv, _Inst):
+            return _Method(_Val(Constructed(recv.api, recv.init_args, recv.init_kwargs),
+                                cls=recv.api), name)
         return _Opaque(f"{_hint(node.value)}.{name}")
 
     def ev_args(self, args: Iterable[cst.Arg]) -> tuple[tuple, tuple]:
@@ -996,8 +1020,7 @@ class _Interpreter:
         return _Opaque("call result")
 
     def tensor_method_name(self, name: str) -> bool:
-        return any(self.index.lookup(f"{base}.{name}") is not None
-                   for paths in _TENSOR_TYPE_PATHS.values() for base in paths)
+        return any(self.member(cls, name) is not None for cls in _TENSOR_CLASS.values())
 
     def call_builtin(self, name: str, args: tuple, kwargs: tuple) -> Any:
         if name in ("float", "int", "complex", "bool") and len(args) == 1 and not kwargs:
@@ -1040,7 +1063,9 @@ class _Interpreter:
             if built is not None:
                 return _Val(built, built.framework)
             if kind == "class" and fw in TARGET_FRAMEWORKS:
-                return _Val(Constructed(api, args, kwargs))
+                return _Val(Constructed(api, args, kwargs), cls=api)
+            if getattr(sym, "binding", "") in _FACTORY_BINDINGS and fw in TARGET_FRAMEWORKS:
+                return _Val(Constructed(api, args, kwargs), cls=sym.owner)
             if fw in TARGET_FRAMEWORKS or fw == "numpy":
                 return self.constructed(api, args, kwargs, fw)
             return _Opaque(api)
@@ -1055,25 +1080,37 @@ class _Interpreter:
             return _Val(Unknown(f"{api}(...)"), fw)
         return _Val(Constructed(api, args, kwargs), fw)
 
+    def member(self, cls: Optional[str], name: str) -> Any:
+        """The symbol of method ``name`` of class ``cls`` (inherited too)."""
+        if not cls:
+            return None
+        member = getattr(self.index, "member", None)
+        if member is not None:
+            return member(cls, name)
+        return self.index.lookup(f"{_CANONICAL_TO_PATH.get(cls, cls)}.{name}")
+
     def call_method(self, m: _Method, args: tuple, kwargs: tuple) -> Any:
         recv = m.receiver
         fw = recv.tensor_fw
         if fw == "numpy":
             out = transform_tensor(recv.value, m.name, args, kwargs)
             return _Val(out, "numpy") if out is not None else _Opaque(f"ndarray.{m.name}")
-        sym = None
-        for base in _TENSOR_TYPE_PATHS.get(fw or "", ()):
-            sym = self.index.lookup(f"{base}.{m.name}")
-            if sym is not None:
-                break
-        if sym is None:
-            self.miss("not_in_library", f"{fw} tensor .{m.name}")
+        cls = recv.cls or _TENSOR_CLASS.get(fw or "")
+        sym = self.member(cls, m.name)
+        if sym is None or _kind(sym) not in ("function", "class", "layer"):
+            if sym is None:
+                self.miss("not_in_library", f"{cls}.{m.name}")
             return _Opaque(m.name)
         self.emit(sym.canonical, sym.framework, CallKind.METHOD, (recv.value,) + args, kwargs)
         out = transform_tensor(recv.value, m.name, args, kwargs)
         if out is not None:
             return _Val(out, out.framework if isinstance(out, TensorSpec) else fw)
-        return self.constructed(sym.canonical, (recv.value,) + args, kwargs, fw or "")
+        if getattr(sym, "binding", "") in _FACTORY_BINDINGS:
+            return _Val(Constructed(sym.canonical, (recv.value,) + args, kwargs),
+                        cls=getattr(sym, "owner", None))
+        if fw in TARGET_FRAMEWORKS:
+            return self.constructed(sym.canonical, (recv.value,) + args, kwargs, fw)
+        return _Val(Constructed(sym.canonical, (recv.value,) + args, kwargs))
 
 
 class _MethodJob:
@@ -1128,10 +1165,11 @@ def _run_module(interp: _Interpreter, module: cst.Module) -> None:
 # Small helpers
 # ---------------------------------------------------------------------------
 
-_TENSOR_TYPE_PATHS = {
-    "torch": ("torch.Tensor",),
-    "tensorflow": ("tensorflow.Tensor", "tf.Tensor"),
-}
+#: Class and static methods are assumed to be factories of their class
+#: (Dataset.range, from_tensor_slices): approximate, like tensor methods.
+_FACTORY_BINDINGS = ("classmethod", "staticmethod")
+_TENSOR_CLASS = {"torch": "torch.Tensor", "tensorflow": "tf.Tensor"}
+_CANONICAL_TO_PATH = {"tf.Tensor": "tensorflow.Tensor"}
 
 
 def _kind(sym: Any) -> str:

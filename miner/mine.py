@@ -103,6 +103,8 @@ def _init_worker(frameworks: tuple[str, ...], cache_dir: Optional[str]) -> None:
 
 
 def _bracket_depth(text: str) -> int:
+    if text.count("(") + text.count("[") + text.count("{") <= MAX_BRACKET_DEPTH:
+        return 0  # cannot be deeper; skip the scan
     depth = best = 0
     for ch in text:
         if ch in "([{":
@@ -302,14 +304,61 @@ def run(planned: Sequence[FileTask | FileOutcome], *, store: CorpusStore, jobs: 
             for t in tasks:
                 yield handle(mine_file(t, index))
         else:
-            with WorkerPool(mine_file, jobs=min(jobs, len(tasks)), timeout=file_timeout,
+            with WorkerPool(_mine_chunk, jobs=min(jobs, len(tasks)), timeout=file_timeout,
                             initializer=_init_worker, initargs=(FRAMEWORKS, cache_dir)) as pool:
-                for t, result in pool.imap_unordered(tasks):
+                chunks = _chunks(tasks)
+                retry: list[FileTask] = []
+                for chunk, result in pool.imap_unordered(
+                        chunks, timeout_of=lambda c: file_timeout * len(c)):
                     if isinstance(result, TaskFailure):
-                        result = _from_failure(t, result)
-                    yield handle(result)
+                        if len(chunk) == 1:
+                            yield handle(_from_failure(chunk[0], result))
+                        else:
+                            retry.extend(chunk)  # find the file that did it
+                        continue
+                    for o in result:
+                        yield handle(o)
+                for t, result in pool.imap_unordered([[t] for t in retry]):
+                    if isinstance(result, TaskFailure):
+                        yield handle(_from_failure(t[0], result))
+                    else:
+                        yield handle(result[0])
     finally:
         flush()
+
+
+#: Work sent to a worker at once: files up to this many bytes (docstrings
+#: count their length), at most CHUNK_FILES of them.  Small chunks keep
+#: workers busy while the parent writes the store; a chunk whose worker dies
+#: is re-run file by file to find the culprit.
+CHUNK_BYTES = 256 * 1024
+CHUNK_FILES = 32
+
+
+def _chunks(tasks: Sequence[FileTask]) -> list[list[FileTask]]:
+    out: list[list[FileTask]] = []
+    cur: list[FileTask] = []
+    size = 0
+    for t in tasks:
+        if t.doc_text is not None:
+            n = len(t.doc_text)
+        else:
+            try:
+                n = os.path.getsize(t.key)
+            except OSError:
+                n = 0
+        if cur and (size + n > CHUNK_BYTES or len(cur) >= CHUNK_FILES):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(t)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _mine_chunk(chunk: list[FileTask]) -> list[FileOutcome]:
+    return [mine_file(t) for t in chunk]
 
 
 def mine(paths: Sequence[str] = (), *, docs: Sequence[str] = (), store: CorpusStore,

@@ -392,6 +392,8 @@ class CallRecord:
     occurrences: int = 1
     #: Where it was seen (at most :data:`MAX_PROVENANCE` entries).
     provenance: tuple[Provenance, ...] = ()
+    #: Cache of :attr:`id` (not part of equality).
+    _id: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CallKind(self.kind))
@@ -419,8 +421,10 @@ class CallRecord:
     @property
     def id(self) -> str:
         """Content hash of :meth:`identity`: equal calls share an id."""
-        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
+        if not self._id:
+            text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+            object.__setattr__(self, "_id", hashlib.sha256(text.encode()).hexdigest()[:20])
+        return self._id
 
     def merged(self, other: "CallRecord") -> "CallRecord":
         """This record seen again: occurrences add up, provenance is capped."""
@@ -445,7 +449,8 @@ class CallRecord:
             yield v
 
     def _fields(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: getattr(self, name) for name, f in self.__dataclass_fields__.items()
+                if f.init}
 
     # -- JSON ---------------------------------------------------------------
 

@@ -188,6 +188,23 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "class-instances",
+        "Methods of objects built from a library class resolve through the class "
+        "(inherited methods under the class that defines them); class and static "
+        "methods are assumed to return an instance of their class.",
+        examples=(
+            Example("import tensorflow as tf\nv = tf.Variable([1, 2])\nv.assign_add([1, 1])\n",
+                    ("tf.Variable([1, 2])", "tf.Variable.assign_add(tf.Variable([1, 2]), [1, 1])")),
+            Example("import tensorflow as tf\nds = tf.data.Dataset.range(5)\nds.batch(2)\n",
+                    ("tf.data.Dataset.range(5)",
+                     "tf.data.Dataset.batch(tf.data.Dataset.range(5), 2)")),
+        ),
+        non_examples=(
+            NonExample("import torch\ng = make_generator()\ng.manual_seed(0)\n",
+                       ("torch.Generator.manual_seed",), "the receiver's class is unknown"),
+        ),
+    ),
+    Rule(
         "modules",
         "A module or layer constructed, then applied, is one record holding both "
         "argument lists; a layer constructed and never applied is a constructor call.",
@@ -217,7 +234,8 @@ RULES: tuple[Rule, ...] = (
         examples=(
             Example("import torch\ntorch.add(torch.abs(a), torch.Generator().initial_seed())\n",
                     ("torch.abs(?a)", "torch.Generator()",
-                     "torch.add(torch.abs(?a), ?torch.Generator(...).initial_seed(...))")),
+                     "torch.Generator.initial_seed(torch.Generator())",
+                     "torch.add(torch.abs(?a), torch.Generator.initial_seed(torch.Generator()))")),
         ),
     ),
 )

@@ -108,12 +108,14 @@ SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 PYTHON_LANGS = frozenset({"python", "py", "python3", "py3", "pycon", "ipython", "ipython3"})
 #: Cell magics whose body is Python: only their magic line is dropped.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
-#: What each library's documentation assumes is imported.
+#: What each library's documentation assumes is imported.  TensorFlow's
+#: ``tf.keras`` docstrings are Keras 3's, written against ``import keras``
+#: (which the API index maps to the ``tf.keras`` names).
 PRELUDES = {
     "torch": (
         "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\nimport numpy as np\n"
     ),
-    "tensorflow": "import tensorflow as tf\nimport numpy as np\n",
+    "tensorflow": "import tensorflow as tf\nimport numpy as np\nimport keras\n",
 }
 
 

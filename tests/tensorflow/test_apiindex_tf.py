@@ -70,7 +70,7 @@ def test_cache_file_is_keyed_by_the_installed_versions(index: ApiIndex, cache_di
     assert index.versions["tensorflow"].startswith("2.")
 
 
-F, C, L, T, D, K, M = (
+F, C, L, T, D, K, M, O = (
     SymbolKind.FUNCTION,
     SymbolKind.CLASS,
     SymbolKind.LAYER,
@@ -78,6 +78,7 @@ F, C, L, T, D, K, M = (
     SymbolKind.DTYPE,
     SymbolKind.CONSTANT,
     SymbolKind.MODULE,
+    SymbolKind.OTHER,
 )
 
 FACTS = [
@@ -144,6 +145,78 @@ def test_absent(index: ApiIndex, path: str) -> None:
     assert index.lookup(path) is None
 
 
+MEMBER_PATHS = [
+    # (path as written in code, canonical, kind, owner, binding)
+    ("tensorflow.Variable.assign_add", "tf.Variable.assign_add", F, "tf.Variable", "method"),
+    # TensorFlow declares Dataset.range a staticmethod, not a classmethod.
+    ("tensorflow.data.Dataset.range", "tf.data.Dataset.range", F, "tf.data.Dataset",
+     "staticmethod"),
+    ("tensorflow.data.Dataset.map", "tf.data.Dataset.map", F, "tf.data.Dataset", "method"),
+    ("tensorflow.TensorSpec.from_tensor", "tf.TensorSpec.from_tensor", F, "tf.TensorSpec",
+     "classmethod"),
+    ("tensorflow.Tensor.numpy", "tf.Tensor.numpy", F, "tf.Tensor", "method"),
+    ("tensorflow.python.framework.ops.EagerTensor.numpy", "tf.Tensor.numpy", F, "tf.Tensor",
+     "method"),
+    ("tensorflow.Tensor.shape", "tf.Tensor.shape", O, "tf.Tensor", "property"),
+    ("keras.layers.Dense.build", "tf.keras.layers.Dense.build", F, "tf.keras.layers.Dense",
+     "method"),
+    ("tensorflow.keras.layers.Dense.add_weight", "tf.keras.Layer.add_weight", F,
+     "tf.keras.Layer", "method"),
+    ("keras.src.layers.core.dense.Dense.__call__", "tf.keras.Layer.__call__", F,
+     "tf.keras.Layer", "method"),
+    ("tensorflow.keras.layers.Dense.trainable", "tf.keras.Layer.trainable", O, "tf.keras.Layer",
+     "property"),
+]
+
+
+@pytest.mark.parametrize(
+    "path, canonical, kind, owner, binding", MEMBER_PATHS, ids=[m[0] for m in MEMBER_PATHS]
+)
+def test_member_lookup(
+    index: ApiIndex, path: str, canonical: str, kind: SymbolKind, owner: str, binding: str
+) -> None:
+    sym = index.lookup(path)
+    assert sym is not None
+    assert (sym.canonical, sym.kind, sym.owner, sym.binding) == (canonical, kind, owner, binding)
+    assert sym.framework == "tensorflow"
+    assert index.is_class(owner)
+
+
+def test_inherited_members_are_one_api(index: ApiIndex) -> None:
+    dense = index.member("tf.keras.layers.Dense", "add_weight")
+    assert dense is not None and dense.kind is F and dense.canonical.endswith(".add_weight")
+    assert dense.owner == "tf.keras.Layer"
+    assert dense.canonical == f"{dense.owner}.add_weight"
+    assert dense == index.member("tf.keras.layers.Conv2D", "add_weight")
+    assert dense == index.member("tf.keras.Model", "add_weight")
+    assert index.bases["tf.keras.layers.Dense"][:2] == ("tf.keras.layers.Dense", "tf.keras.Layer")
+    # A private base shared by public layers: each names it after itself.
+    conv = index.member("tf.keras.layers.Conv2D", "convolution_op")
+    assert conv is not None and conv.owner == "tf.keras.layers.Conv2D"
+
+
+def test_member_gaps(index: ApiIndex) -> None:
+    numpy = index.member("tf.Tensor", "numpy")
+    assert numpy is not None and numpy.kind is F
+    assert index.member("tf.Tensor", "nonexistent") is None
+    assert index.member("tf.data.Dataset", "__iter__") is None  # private names
+    assert index.member("tf.math.abs", "x") is None  # not a class
+    assert index.lookup("tensorflow.Variable.assign_add.nonexistent") is None
+    assert index.is_class("tf.Variable") and not index.is_class("tf.math.abs")
+
+
+def test_every_canonical_name_is_public(index: ApiIndex) -> None:
+    # tf_export names with a private part (tf.__internal__.*) do not count.
+    def private(name: str) -> bool:
+        return name.startswith("_") or "._" in name.removesuffix(".__call__")
+
+    assert not [s.canonical for _, s in index.symbols() if private(s.canonical)]
+    members = list(index.class_members())
+    assert len(members) > 2000
+    assert not [m.canonical for m in members if private(m.canonical)]
+    assert not [c for c in index.bases if private(c)]
+
+
 def test_compat_paths_resolve_to_tf2_names(index: ApiIndex) -> None:
     v1 = [sym for path, sym in index.symbols() if path.startswith("tensorflow.compat.v1.")]
     assert len(v1) > 1000
@@ -151,7 +224,9 @@ def test_compat_paths_resolve_to_tf2_names(index: ApiIndex) -> None:
 
 
 def test_json_round_trip(index: ApiIndex, tmp_path: Path) -> None:
-    assert ApiIndex.from_json(json.loads(json.dumps(index.to_json()))) == index
+    back = ApiIndex.from_json(json.loads(json.dumps(index.to_json())))
+    assert back == index
+    assert back.members == index.members and back.bases == index.bases
     index.save(tmp_path / "index.json")
     assert ApiIndex.load(tmp_path / "index.json") == index
 
@@ -166,3 +241,10 @@ def test_docstrings(cache_dir: Path) -> None:
     by_api = {d.api: d.text for d in docs}
     assert ">>>" in by_api["tf.math.abs"]
     assert ">>>" in by_api["tf.concat"]
+    # Methods are named as the index names them.
+    index = load_or_build(["tensorflow"], cache_dir=cache_dir)
+    members = {m.canonical for m in index.class_members()}
+    assert "tf.Tensor.numpy" in by_api
+    methods = [api for api in apis if index.is_class(api.rpartition(".")[0])]
+    assert len(methods) > 100
+    assert not [api for api in methods if api not in members]

@@ -153,7 +153,7 @@ def test_alias_prefixes_are_rewritten(index: ApiIndex) -> None:
     assert index.lookup("torch.nn.modules.conv.F.relu") == index.lookup("torch.nn.functional.relu")
     assert index.is_module("torch.nn.modules.conv.F")
     assert index.lookup("torch.nn.functional.Tensor.sum") == Symbol(
-        "torch.Tensor.sum", "torch", SymbolKind.FUNCTION
+        "torch.Tensor.sum", "torch", SymbolKind.FUNCTION, None, "torch.Tensor", "method"
     )
     assert not index.is_module("torch.abs")
 
@@ -166,11 +166,145 @@ def test_private_only_objects_are_not_indexed(index: ApiIndex) -> None:
     )
 
 
+MEMBERS = [
+    # (class canonical, member, canonical, kind, owner, binding)
+    ("torch.Generator", "manual_seed", "torch.Generator.manual_seed", F, "torch.Generator",
+     "method"),
+    ("torch.nn.Linear", "forward", "torch.nn.Linear.forward", F, "torch.nn.Linear", "method"),
+    ("torch.nn.Linear", "parameters", "torch.nn.Module.parameters", F, "torch.nn.Module", "method"),
+    ("torch.nn.Linear", "__call__", "torch.nn.Module.__call__", F, "torch.nn.Module", "method"),
+    ("torch.nn.Linear", "dump_patches", "torch.nn.Module.dump_patches", K, "torch.nn.Module",
+     "attribute"),
+    ("torch.Tensor", "sum", "torch.Tensor.sum", F, "torch.Tensor", "method"),
+    ("torch.Tensor", "shape", "torch.Tensor.shape", O, "torch.Tensor", "property"),
+    ("torch.Tensor", "backward", "torch.Tensor.backward", F, "torch.Tensor", "method"),
+    # Defined on the private torch._C.TensorBase, reached through a subclass.
+    ("torch.nn.Parameter", "add_", "torch.Tensor.add_", F, "torch.Tensor", "method"),
+    # torch.FloatTensor copies torch.Tensor's dictionary: the same members.
+    ("torch.FloatTensor", "sum", "torch.Tensor.sum", F, "torch.Tensor", "method"),
+    ("torch.nn.Module", "register_module", "torch.nn.Module.register_module", F,
+     "torch.nn.Module", "method"),
+    ("numpy.ndarray", "reshape", "numpy.ndarray.reshape", F, "numpy.ndarray", "method"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, name, canonical, kind, owner, binding", MEMBERS, ids=[f"{m[0]}.{m[1]}" for m in MEMBERS]
+)
+def test_member(
+    index: ApiIndex, cls: str, name: str, canonical: str, kind: SymbolKind, owner: str, binding: str
+) -> None:
+    sym = index.member(cls, name)
+    assert sym is not None
+    assert (sym.canonical, sym.kind, sym.owner, sym.binding) == (canonical, kind, owner, binding)
+    assert index.is_class(cls) and index.is_class(owner)
+    assert index.lookup(f"{cls}.{name}") == sym  # torch spells canonical names as paths
+
+
+def test_members_through_class_paths(index: ApiIndex) -> None:
+    parameters = index.member("torch.nn.Linear", "parameters")
+    assert index.lookup("torch.nn.modules.linear.Linear.parameters") == parameters
+    assert index.lookup("torch.nn.Conv2d.parameters") == parameters
+    assert index.lookup("torch._tensor.Tensor.sum") == index.member("torch.Tensor", "sum")
+    assert index.lookup("torch.nn.Linear.parameters.nonexistent") is None
+    assert index.lookup("torch.abs.nonexistent") is None
+
+
+def test_member_gaps(index: ApiIndex) -> None:
+    assert index.member("torch.Size", "numel") is not None
+    assert index.member("torch.Size", "count") is None  # tuple's, not torch's
+    assert index.member("torch.nn.Linear", "__init__") is None  # private names
+    assert index.member("torch.nn.Linear", "nonexistent") is None
+    assert index.member("torch.abs", "sum") is None  # not a class
+    assert index.member("torch.nn.modules.linear.Linear", "forward") is None  # not canonical
+    assert not index.is_class("torch.abs")
+    assert index.bases["torch.nn.Linear"] == ("torch.nn.Linear", "torch.nn.Module")
+    assert index.bases["torch.nn.Parameter"] == ("torch.nn.Parameter", "torch.Tensor")
+
+
+def test_a_private_base_is_named_after_a_public_subclass(index: ApiIndex) -> None:
+    # LazyBatchNorm1d's MRO runs through LazyModuleMixin, then the private
+    # _BatchNorm, which the mixin does not inherit from.
+    sym = index.member("torch.nn.LazyBatchNorm1d", "forward")
+    assert sym is not None and sym.owner == "torch.nn.LazyBatchNorm1d"
+    assert index.member("torch.nn.BatchNorm1d", "forward").owner == "torch.nn.BatchNorm1d"
+
+
+def test_every_canonical_name_is_public(index: ApiIndex) -> None:
+    def private(name: str) -> bool:
+        return name.startswith("_") or "._" in name.removesuffix(".__call__")
+
+    assert not [s.canonical for _, s in index.symbols() if private(s.canonical)]
+    members = list(index.class_members())
+    assert len(members) > 5000
+    assert not [m.canonical for m in members if private(m.canonical)]
+    assert all(m.canonical.startswith(m.owner + ".") for m in members)
+
+
+def test_member_bookkeeping(index: ApiIndex) -> None:
+    for cls, bases in index.bases.items():
+        assert bases[0] == cls and all(index.is_class(b) for b in bases)
+    for owner, members in index.members.items():
+        assert index.is_class(owner)
+        for name, sym in members.items():
+            assert index.is_class(sym.owner) and sym.binding
+            assert sym.kind is not SymbolKind.FUNCTION or sym.binding != "property"
+            assert sym.canonical.rpartition(".")[2] == name
+
+
+def test_symbols_are_checked() -> None:
+    with pytest.raises(ValueError, match="binding"):
+        Symbol("m.C.f", "python", SymbolKind.FUNCTION, None, "m.C", "bogus")
+    with pytest.raises(ValueError, match="binding"):
+        Symbol("m.C.f", "python", SymbolKind.FUNCTION, None, "m.C")
+    with pytest.raises(ValueError, match="property"):
+        Symbol("m.C.p", "python", SymbolKind.FUNCTION, None, "m.C", "property")
+    member = Symbol("m.C.f", "python", SymbolKind.FUNCTION, None, "m.C", "method")
+    assert member != Symbol("m.C.f", "python", SymbolKind.FUNCTION)
+
+
 def test_json_round_trip(index: ApiIndex, tmp_path: Path) -> None:
-    assert ApiIndex.from_json(json.loads(json.dumps(index.to_json()))) == index
+    back = ApiIndex.from_json(json.loads(json.dumps(index.to_json())))
+    assert back == index
+    assert back.members == index.members and back.bases == index.bases
     index.save(tmp_path / "index.json")
     assert ApiIndex.load(tmp_path / "index.json") == index
     assert [p.name for p in tmp_path.iterdir()] == ["index.json"]  # no temp file left
+
+
+def _small_index() -> ApiIndex:
+    cls = Symbol("m.C", "python", SymbolKind.CLASS)
+    f = Symbol("m.C.f", "python", SymbolKind.FUNCTION, None, "m.C", "classmethod")
+    return ApiIndex(
+        {"format": "3"}, {"m.C": cls}, members={"m.C": {"f": f}}, bases={"m.C": ("m.C",)}
+    )
+
+
+def test_members_round_trip() -> None:
+    index = _small_index()
+    back = ApiIndex.from_json(json.loads(json.dumps(index.to_json())))
+    assert back == index
+    assert back.lookup("m.C.f") == index.members["m.C"]["f"]
+    assert back.lookup("m.C.g") is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda o: o["symbols"][1].pop(),  # 5 fields
+        lambda o: o["symbols"][1].__setitem__(5, "bogus"),  # unknown binding
+        lambda o: o["members"]["m.C"].__setitem__("f", 7),  # no such symbol
+        lambda o: o["members"]["m.C"].__setitem__("f", "1"),
+        lambda o: o["bases"].__setitem__("m.C", "m.C"),  # not a list
+        lambda o: o.pop("members"),
+        lambda o: o.__setitem__("format", "1"),  # an old cache
+    ],
+)
+def test_malformed_members_are_rejected(damage) -> None:
+    obj = json.loads(json.dumps(_small_index().to_json()))
+    damage(obj)
+    with pytest.raises(ValueError):
+        ApiIndex.from_json(obj)
 
 
 @pytest.mark.parametrize("value", [math.nan, -math.inf, -0.0, 1, 1.0, True, "x"])
@@ -196,5 +330,10 @@ def test_docstrings(cache_dir: Path) -> None:
     by_api = {d.api: d.text for d in docs}
     assert ">>>" in by_api["torch.abs"]
     assert "torch.nn.Conv2d" in by_api
+    assert "torch.Tensor.sum" not in by_api or ">>>" in by_api["torch.Tensor.sum"]
+    # Methods are named as the index names them.
+    index = load_or_build(["torch"], cache_dir=cache_dir)
+    wrong = [api for api in apis if getattr(index.lookup(api), "canonical", None) != api]
+    assert not wrong, wrong[:10]
     # Cached: a second call reads the same file.
     assert load_or_collect_docstrings("torch", cache_dir=cache_dir) == docs
