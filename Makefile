@@ -24,7 +24,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 demo: venv
-	$(VENV)/bin/seamfuzz mine --docs torch tensorflow
+	$(VENV)/bin/seamfuzz mine snippets/seeds --docs torch tensorflow
 	$(VENV)/bin/seamfuzz apis --top 25
 
 clean:

@@ -13,6 +13,7 @@ import math
 from typing import Any, Optional
 
 from miner.records import (
+    ApiRef,
     Arange,
     Constructed,
     Data,
@@ -605,6 +606,13 @@ def transform_tensor(v: Value, method: str, args: tuple, kwargs: tuple) -> Optio
         if not expanded:
             return _with(v, shape=tuple(shape))
         return _with(v, shape=tuple(shape), layout=Layout(LayoutKind.EXPANDED, tuple(expanded)))
+    if method == "contiguous" and not args and kwargs:
+        fmt = _kwarg(kwargs, "memory_format")
+        if (isinstance(fmt, ApiRef) and fmt.api == "torch.channels_last" and len(v.shape) == 4
+                and isinstance(v.init, _VALUE_INDEPENDENT)
+                and v.layout.kind is LayoutKind.CONTIGUOUS):
+            return _with(v, layout=Layout(LayoutKind.CHANNELS_LAST))
+        return None
     if method == "contiguous" and not args:
         if v.layout.kind is LayoutKind.CONTIGUOUS:
             return v

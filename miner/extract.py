@@ -984,8 +984,8 @@ class _Interpreter:
                     return DType(sym.framework, str(sym.value))
                 if kind == "constant" and isinstance(sym.value, (bool, int, float, str)):
                     return Literal(sym.value)
-                if kind in ("function", "class", "layer", "tensor_type"):
-                    return ApiRef(sym.canonical)
+                if kind in ("function", "class", "layer", "tensor_type", "other"):
+                    return ApiRef(sym.canonical)  # torch.relu, torch.channels_last
             return Unknown(obj.path)
         if isinstance(obj, _Inst):
             self.called.add(obj)  # passed on: used, not a bare construction

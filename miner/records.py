@@ -171,9 +171,9 @@ class Constructed:
 
 @dataclass(frozen=True, slots=True)
 class ApiRef:
-    """A library callable passed as a value, not called
-    (``activation=torch.relu``, ``nn.Sequential(...)`` items are
-    :class:`Constructed`; this is the function object itself)."""
+    """A library object passed by reference, not called: a function
+    (``activation=torch.relu``) or another named object
+    (``memory_format=torch.channels_last``).  The runner looks it up by name."""
 
     #: Canonical public API name.
     api: str

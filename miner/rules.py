@@ -165,6 +165,13 @@ RULES: tuple[Rule, ...] = (
                     ("torch.randn(2, 6)", "torch.Tensor.view(Tensor[torch 2x6 float32 normal], 3, 4)",
                      f"torch.Tensor.double({T34})",
                      "torch.sum(Tensor[torch 3x4 float64 normal])")),
+            Example("import torch\n"
+                    "x = torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last)\n"
+                    "torch.relu(x)\n",
+                    ("torch.randn(2, 3, 4, 4)",
+                     "torch.Tensor.contiguous(Tensor[torch 2x3x4x4 float32 normal], "
+                     "memory_format=torch.channels_last)",
+                     "torch.relu(Tensor[torch 2x3x4x4 float32 normal channels_last])")),
             Example("import torch\nx = torch.ones(2, 3, 4).permute(2, 0, 1)\ntorch.sum(x)\n",
                     ("torch.ones(2, 3, 4)",
                      "torch.Tensor.permute(Tensor[torch 2x3x4 float32 fill(1)], 2, 0, 1)",
