@@ -1046,8 +1046,7 @@ class _Interpreter:
     def call_lib(self, f: _Lib, args: tuple, kwargs: tuple) -> Any:
         sym = self.index.lookup(f.path)
         if sym is None:
-            self.miss("private" if "._" in f.path or f.path.startswith("_") else
-                      "not_in_library", f.path)
+            self.miss("internal" if _is_internal(f.path) else "not_in_library", f.path)
             return _Opaque(f.path)
         kind = _kind(sym)
         fw = sym.framework
@@ -1170,6 +1169,18 @@ def _run_module(interp: _Interpreter, module: cst.Module) -> None:
 _FACTORY_BINDINGS = ("classmethod", "staticmethod")
 _TENSOR_CLASS = {"torch": "torch.Tensor", "tensorflow": "tf.Tensor"}
 _CANONICAL_TO_PATH = {"tf.Tensor": "tensorflow.Tensor"}
+
+
+_INTERNAL_SEGMENTS = frozenset({"src", "python", "core", "compiler", "_C"})
+
+
+def _is_internal(path: str) -> bool:
+    """A path into a library's private or implementation modules
+    (``torch._C``, ``keras.src.ops``, ``tensorflow.python.ops.gen_x``): the
+    index holds only what those modules export publicly."""
+    parts = path.split(".")
+    return any(p.startswith("_") or p in _INTERNAL_SEGMENTS for p in parts[1:-1]) or \
+        parts[-1].startswith("_")
 
 
 def _kind(sym: Any) -> str:
