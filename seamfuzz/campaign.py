@@ -1,0 +1,158 @@
+"""Orchestration: which modes run, cases into the store, results judged.
+
+The stage libraries do the work (:mod:`runner.dispatch` runs cases in
+isolated workers, :mod:`runner.contract` judges them); this module decides
+the modes per framework, writes every case to the campaign store before it
+is dispatched, and stores observations and verdicts as results arrive.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+from miner.errors import InvalidArgument
+from miner.records import CallRecord
+from runner.contract import Verdict, VerdictKind
+from runner.deny import denied_record
+from runner.dispatch import judge_case, run_cases
+from runner.execute import CaseResult, CaseTask
+from runner.modes import REFERENCE, ModeSpec, parse_mode, parse_modes
+from runner.observation import Observation, Outcome
+from seamfuzz.store import CampaignStore, case_id
+
+__all__ = ["DEFAULT_TARGETS", "modes_by_framework", "select_records", "run_records",
+           "CaseOutcome", "library_versions"]
+
+#: Target modes when ``--modes`` is not given.
+DEFAULT_TARGETS = {
+    "torch": ("torch.compile", "torch.compile:backend=aot_eager"),
+    "tensorflow": ("tf.function", "tf.xla"),
+}
+
+
+def modes_by_framework(modes: Optional[str], reference: Optional[str] = None
+                       ) -> dict[str, tuple[str, ...]]:
+    """Per framework, the mode specs to run, the reference first.
+
+    ``modes`` is a ``--modes`` value (targets, and possibly the reference);
+    without it the defaults apply.  The reference is ``reference`` when
+    given, else the framework's eager CPU mode.
+    """
+    specs: list[ModeSpec] = parse_modes(modes) if modes else [
+        parse_mode(m) for targets in DEFAULT_TARGETS.values() for m in targets]
+    refs: dict[str, str] = dict(REFERENCE)
+    if reference:
+        ref = parse_mode(reference)
+        refs[ref.framework] = str(ref)
+    out: dict[str, tuple[str, ...]] = {}
+    for fw in ("torch", "tensorflow"):
+        targets = [str(s) for s in specs if s.framework == fw and str(s) != refs[fw]]
+        if targets:
+            out[fw] = (refs[fw], *targets)
+    if not out:
+        raise InvalidArgument(f"no target mode besides the reference in {modes!r}")
+    return out
+
+
+def select_records(records: Iterable[CallRecord], patterns: Sequence[str], index: Any = None
+                   ) -> list[CallRecord]:
+    """Records whose API matches a glob; a pattern that is a public alias
+    (``tf.abs``) is first mapped to its canonical name (``tf.math.abs``)."""
+    if not patterns:
+        return list(records)
+    canon = []
+    for p in patterns:
+        canon.append(p)
+        if index is not None and not any(ch in p for ch in "*?["):
+            path = "tensorflow" + p[2:] if p.startswith("tf.") else p
+            sym = index.lookup(path)
+            if sym is not None:
+                canon.append(sym.canonical)
+    return [r for r in records if any(fnmatch.fnmatchcase(r.api, p) for p in canon)]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """One case's result as the campaign stored it."""
+
+    case_id: str
+    record: CallRecord
+    seed: int
+    observations: tuple[Observation, ...]
+    verdicts: tuple[Verdict, ...]
+
+
+def _skipped(task: CaseTask, reason: str) -> tuple[CaseResult, list[Verdict]]:
+    obs = tuple(Observation(mode=m, outcome=Outcome.SKIPPED, detail=reason) for m in task.modes)
+    verdicts = [Verdict(task.modes[0], m, VerdictKind.SKIPPED, reason) for m in task.modes[1:]]
+    return CaseResult(task.case_id, obs), verdicts
+
+
+def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
+                store: CampaignStore, *, seed: int = 0, jobs: int = 1, timeout: float = 120.0,
+                origin: str = "mined", max_elements: Optional[int] = None,
+                on_start: Optional[Callable[[int], None]] = None
+                ) -> Iterator[CaseOutcome]:
+    """Run each record once (seed ``seed``) in its framework's modes.
+
+    Every case is written to ``store`` as pending before anything runs;
+    cases already done in the store are not run again (a rerun of the same
+    command continues where it stopped).  Denied APIs are stored as skipped
+    with the reason.  Yields each case's outcome as it completes.
+    """
+    tasks: list[CaseTask] = []
+    skipped: list[tuple[CaseTask, str]] = []
+    entries = []
+    for rec in records:
+        if rec.framework not in modes:
+            continue
+        cid = case_id(rec, seed)
+        kw = {} if max_elements is None else {"max_elements": max_elements}
+        task = CaseTask(cid, rec, seed, modes[rec.framework], **kw)
+        entries.append((cid, rec, seed, origin, task.modes))
+        if store.status(cid) == "done":
+            continue
+        why = denied_record(rec)
+        if why:
+            skipped.append((task, f"denied: {why}"))
+        else:
+            tasks.append(task)
+    store.add_cases(entries)
+    if on_start is not None:
+        on_start(len(tasks) + len(skipped))
+    for task, why in skipped:
+        result, verdicts = _skipped(task, why)
+        store.put_result(task.case_id, result.observations, verdicts)
+        yield CaseOutcome(task.case_id, task.record, task.seed, result.observations,
+                          tuple(verdicts))
+    for task, result in run_cases(tasks, jobs=jobs, timeout=timeout, log_dir=store.dir):
+        verdicts = judge_case(task, result)
+        extra = [o for o in (result.ref_repeat, result.oracle) if o is not None]
+        store.put_result(task.case_id, (*result.observations, *extra), verdicts)
+        yield CaseOutcome(task.case_id, task.record, task.seed, result.observations,
+                          tuple(verdicts))
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions, read without importing the frameworks."""
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("torch", "tensorflow", "keras", "numpy", "libcst"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    from seamfuzz import __version__
+
+    out["seamfuzz"] = __version__
+    return out
+
+
+def record_settings(store: CampaignStore, settings: dict[str, Any]) -> None:
+    """Stamp the store with the command's settings and library versions."""
+    store.set_meta("settings", json.dumps(settings, sort_keys=True))
+    store.set_meta("versions", json.dumps(library_versions(), sort_keys=True))
