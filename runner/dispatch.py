@@ -19,7 +19,7 @@ from runner.contract import Boundary, ToleranceTable, Verdict, judge
 from runner.execute import CaseResult, CaseTask, init_worker, run_batch
 from runner.observation import Observation, Outcome
 
-__all__ = ["run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
+__all__ = ["Runner", "run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
 
 #: Seconds one case may take; generous enough for a first inductor compile
 #: (6-7 s cold on 2 cores) plus the checks.
@@ -52,32 +52,60 @@ def _isolate(pool: WorkerPool, task: CaseTask, timeout: float) -> CaseResult:
     return CaseResult(task.case_id, tuple(observations))
 
 
-def run_cases(tasks: Iterable[CaseTask], *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT,
-              batch: int = BATCH, log_dir: Optional[str] = None
-              ) -> Iterator[tuple[CaseTask, CaseResult]]:
-    """Run every task, yielding ``(task, result)`` as results arrive.
+class Runner:
+    """Long-lived worker pools, one per framework, created on first use.
 
-    Tasks of one framework share a pool of ``jobs`` workers; frameworks run
-    one after the other (a worker never imports both).  Workers write their
-    stdout and stderr to ``log_dir/worker-<framework>.log`` (a temporary
-    directory when not given).
+    Workers keep their compiled callables between calls of :meth:`run`, so
+    a campaign that feeds cases in several rounds compiles each signature
+    once per worker.  Use as a context manager.
     """
-    if log_dir is None:
-        log_dir = tempfile.mkdtemp(prefix="seamfuzz-logs-")
-    by_fw: dict[str, list[CaseTask]] = {}
-    for t in tasks:
-        fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
-        by_fw.setdefault(fw, []).append(t)
-    for fw, fw_tasks in by_fw.items():
-        batches = [fw_tasks[i:i + batch] for i in range(0, len(fw_tasks), batch)]
-        with WorkerPool(run_batch, jobs=max(1, min(jobs, len(batches))), timeout=timeout,
-                        initializer=init_worker,
-                        initargs=(fw, os.path.join(log_dir, f"worker-{fw}.log"))) as pool:
+
+    def __init__(self, *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT, batch: int = BATCH,
+                 log_dir: Optional[str] = None) -> None:
+        if jobs < 1 or timeout <= 0 or batch < 1:
+            raise ValueError("jobs and batch must be >= 1 and timeout > 0")
+        self.jobs = jobs
+        self.timeout = timeout
+        self.batch = batch
+        self.log_dir = log_dir or tempfile.mkdtemp(prefix="seamfuzz-logs-")
+        self._pools: dict[str, WorkerPool] = {}
+
+    def _pool(self, fw: str) -> WorkerPool:
+        pool = self._pools.get(fw)
+        if pool is None:
+            pool = self._pools[fw] = WorkerPool(
+                run_batch, jobs=self.jobs, timeout=self.timeout, initializer=init_worker,
+                initargs=(fw, os.path.join(self.log_dir, f"worker-{fw}.log")))
+        return pool
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools = {}
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
+        """Run every task, yielding ``(task, result)`` as results arrive.
+        Frameworks run one after the other (a worker never imports both)."""
+        timeout = self.timeout
+        by_fw: dict[str, list[CaseTask]] = {}
+        for t in tasks:
+            fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
+            by_fw.setdefault(fw, []).append(t)
+        for fw, fw_tasks in by_fw.items():
+            pool = self._pool(fw)
+            size = self.batch
+            batches = [fw_tasks[i:i + size] for i in range(0, len(fw_tasks), size)]
             retry: list[CaseTask] = []
             for chunk, result in pool.imap_unordered(batches,
                                                      timeout_of=lambda b: timeout * len(b)):
                 if isinstance(result, TaskFailure):
-                    retry.extend(chunk)
+                    retry.extend(chunk)  # find the case that did it
                     continue
                 yield from zip(chunk, result)
             for task in retry:
@@ -87,6 +115,16 @@ def run_cases(tasks: Iterable[CaseTask], *, jobs: int = 1, timeout: float = DEFA
                     yield task, _isolate(pool, task, timeout)
                 else:
                     yield task, result[0]
+
+
+def run_cases(tasks: Iterable[CaseTask], *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT,
+              batch: int = BATCH, log_dir: Optional[str] = None
+              ) -> Iterator[tuple[CaseTask, CaseResult]]:
+    """:meth:`Runner.run` with pools that live for this call only.  Workers
+    write their stdout and stderr to ``log_dir/worker-<framework>.log`` (a
+    temporary directory when not given)."""
+    with Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir) as runner:
+        yield from runner.run(tasks)
 
 
 def judge_case(task: CaseTask, result: CaseResult,

@@ -76,9 +76,10 @@ def to_node(obj: Any, depth: int = 0):
     if is_tensor(obj):
         try:
             arr, name = tensor_to_numpy(obj)
+            # A dtype the observation table lacks (tf.string) raises here.
+            return ArrayLeaf.from_numpy(arr, name)
         except Exception as exc:  # e.g. a symbolic tensor escaping a graph
             return OpaqueLeaf(type(obj).__name__, f"not convertible: {exc}"[:200])
-        return ArrayLeaf.from_numpy(arr, name)
     if isinstance(obj, dict):
         return MapNode(tuple((str(k), to_node(v, depth + 1)) for k, v in obj.items()))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):

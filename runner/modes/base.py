@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import types
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Optional
@@ -79,9 +80,14 @@ class Mode(ABC):
         """Why this mode cannot run on this machine, or None."""
         return None
 
+    #: Reuse compiled callables across cases of one signature.  Off only to
+    #: measure what reuse saves (``SEAMFUZZ_COMPILE_CACHE=0``, see
+    #: benchmarks/compile_reuse.py).
+    reuse: bool = os.environ.get("SEAMFUZZ_COMPILE_CACHE", "1") != "0"
+
     def callable_for(self, key: str, fn: Callable) -> tuple[Callable, bool]:
         """The compiled callable for signature ``key`` and whether it is new."""
-        got = self._cache.get(key)
+        got = self._cache.get(key) if self.reuse else None
         if got is not None:
             return got, False
         self._counter += 1

@@ -17,6 +17,8 @@ _UNSUPPORTED_MARKERS = (
     "XLA compilation requires",
     "No registered '",  # no kernel for this op on the device
     "could not be compiled",
+    # Graph semantics: a variable may only be created on a function's first trace.
+    "only supports singleton tf.Variables created on the first call",
 )
 
 

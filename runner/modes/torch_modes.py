@@ -58,6 +58,11 @@ class TorchCompile(TorchEager):
         from torch._dynamo import exc as dynamo_exc
 
         for e in root_causes(exc):
-            if isinstance(e, dynamo_exc.Unsupported):
+            # Dynamo reports the call's own error, met while tracing with fake
+            # tensors (a bad shape, an out-of-range dim), as a graph break of
+            # type "RuntimeError/TypeError when making fake tensor call": that
+            # is the call failing, not a missing feature.
+            if isinstance(e, dynamo_exc.Unsupported) and not \
+                    str(getattr(e, "gb_type", "")).endswith("when making fake tensor call"):
                 return True
         return super().unsupported(exc)
