@@ -52,6 +52,22 @@ class TaskFailure:
     detail: str = ""
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when its parent dies (a worker is the
+    leader of its own process group, so a signal to the parent's group does
+    not reach it, and a hung worker would otherwise outlive a killed run)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker still exits at EOF on its pipe
+    if os.getppid() == 1:
+        os._exit(0)  # the parent is already gone
+
+
 def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
                  initargs: tuple, fn: Callable[[Any], Any]) -> None:
     """Entry point of a worker: run tasks from ``conn`` until EOF."""
@@ -59,6 +75,7 @@ def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
         os.setpgid(0, 0)
     except OSError:
         pass
+    _die_with_parent()
     try:
         import resource
 

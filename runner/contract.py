@@ -51,6 +51,13 @@ Note [Structure]
     against a mapping, is a SHAPE mismatch.  Opaque leaves compare by type
     name only, and the verdict's detail says so.
 
+Note [Opaque results]
+    A result that holds objects which are not values (a dataset, a device
+    spec, a TensorArray: opaque leaves) is outside what the contract can
+    judge: when its comparison finds any mismatch, the verdict is UNSUPPORTED
+    with the mismatch in the detail, since graph modes legitimately wrap or
+    convert such objects and no silent wrong *value* can be told from that.
+
 Note [Tolerances]
     The defaults are those of ``torch.testing.assert_close`` (float16
     (1e-3, 1e-5), bfloat16 (1.6e-2, 1e-5), float32 (1.3e-6, 1e-5), float64
@@ -755,6 +762,16 @@ def _compare(ref: Node, tgt: Node, oracle: Node | None, path: str, run: _Run) ->
     )
 
 
+def _has_opaque(node: Node | None) -> bool:
+    if isinstance(node, OpaqueLeaf):
+        return True
+    if isinstance(node, SeqNode):
+        return any(_has_opaque(x) for x in node.items)
+    if isinstance(node, MapNode):
+        return any(_has_opaque(v) for _, v in node.items)
+    return False
+
+
 def compare_nodes(
     ref: Node,
     tgt: Node,
@@ -1153,6 +1170,14 @@ def judge(
     found, notes = _compare_observations(ref, tgt, usable_oracle, table, values)
     if found:
         top, detail = _pick(found)
+        if _has_opaque(ref.output) or _has_opaque(tgt.output):
+            # Note [Opaque results]: objects that are not values (a dataset,
+            # a device spec, a TensorArray) are outside what the contract
+            # compares; a mode that returns another kind of object for them
+            # (graph mode wraps and converts) is not a silent wrong value.
+            return verdict(K.UNSUPPORTED,
+                           f"the result holds objects compared by type only: {detail}",
+                           top.path)
         return verdict(top.kind, detail, top.path)
     if not values:
         return verdict(

@@ -231,6 +231,21 @@ def _build_call(api_fn: Callable, args_t: Any, kwargs_t: Any, n_params: int,
 
         return call_module
 
+    if _FRAMEWORK == "tensorflow":
+        import tensorflow as tf
+
+        def as_tensor(v: Any) -> Any:
+            return tf.convert_to_tensor(v) if isinstance(v, (bool, int, float)) else v
+
+        def call_tf(*tensors: Any) -> Any:
+            # tf.function returns Python numbers as tensors; every mode
+            # returns them so, the reference included, so that only values
+            # are compared.
+            out = api_fn(*_fill(args_t, tensors), **_fill(kwargs_t, tensors))
+            return tf.nest.map_structure(as_tensor, out)
+
+        return call_tf
+
     def call(*tensors: Any) -> Any:
         return api_fn(*_fill(args_t, tensors), **_fill(kwargs_t, tensors))
 

@@ -411,7 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds the context managers: workers are stopped
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

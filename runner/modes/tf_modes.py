@@ -17,7 +17,9 @@ _UNSUPPORTED_MARKERS = (
     "XLA compilation requires",
     "No registered '",  # no kernel for this op on the device
     "could not be compiled",
-    # Graph semantics: a variable may only be created on a function's first trace.
+    # Graph semantics: a function returns tensors only, and creates a
+    # variable on its first trace only.
+    "Python functions must return zero or more Tensors",
     "only supports singleton tf.Variables created on the first call",
 )
 
