@@ -61,6 +61,9 @@ __all__ = [
     "describe",
     "describe_record",
     "is_resolved",
+    "scalar_from_json",
+    "scalar_key",
+    "scalar_to_json",
     "iter_values",
     "value_from_json",
     "value_to_json",
@@ -109,12 +112,12 @@ class Literal:
     def __eq__(self, other: object) -> bool:
         # Structural equality that tells 1 from 1.0 from True, -0.0 from 0.0,
         # and treats NaN as equal to itself (records are values, not numbers).
-        return isinstance(other, Literal) and _scalar_key(self.value) == _scalar_key(
+        return isinstance(other, Literal) and scalar_key(self.value) == scalar_key(
             other.value
         )
 
     def __hash__(self) -> int:
-        return hash(_scalar_key(self.value))
+        return hash(scalar_key(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +218,10 @@ class Fill:
 
     def __eq__(self, other: object) -> bool:
         # As Literal: full(nan) equals itself, full(1) is not full(True).
-        return isinstance(other, Fill) and _scalar_key(self.value) == _scalar_key(other.value)
+        return isinstance(other, Fill) and scalar_key(self.value) == scalar_key(other.value)
 
     def __hash__(self) -> int:
-        return hash(_scalar_key(self.value))
+        return hash(scalar_key(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +232,12 @@ class Data:
     values: tuple[Scalar, ...]
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Data) and tuple(map(_scalar_key, self.values)) == tuple(
-            map(_scalar_key, other.values)
+        return isinstance(other, Data) and tuple(map(scalar_key, self.values)) == tuple(
+            map(scalar_key, other.values)
         )
 
     def __hash__(self) -> int:
-        return hash(tuple(map(_scalar_key, self.values)))
+        return hash(tuple(map(scalar_key, self.values)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,18 +492,18 @@ class CallRecord:
 # ---------------------------------------------------------------------------
 
 
-def _scalar_key(v: Scalar) -> tuple:
+def scalar_key(v: Scalar) -> tuple:
     """A hashable key telling apart values Python's == conflates."""
     if isinstance(v, float):
         if math.isnan(v):
             return ("float", "nan")
         return ("float", v, math.copysign(1.0, v))
     if isinstance(v, complex):
-        return ("complex", _scalar_key(v.real), _scalar_key(v.imag))
+        return ("complex", scalar_key(v.real), scalar_key(v.imag))
     return (type(v).__name__, v)
 
 
-def _scalar_to_json(v: Scalar) -> Any:
+def scalar_to_json(v: Scalar) -> Any:
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
@@ -510,11 +513,11 @@ def _scalar_to_json(v: Scalar) -> Any:
             return {"float": repr(v)}  # 'nan', 'inf', '-inf'
         return {"float": v}
     if isinstance(v, complex):
-        return {"complex": [_scalar_to_json(v.real), _scalar_to_json(v.imag)]}
+        return {"complex": [scalar_to_json(v.real), scalar_to_json(v.imag)]}
     raise TypeError(f"not a scalar literal: {v!r}")
 
 
-def _scalar_from_json(o: Any) -> Scalar:
+def scalar_from_json(o: Any) -> Scalar:
     if o is None or isinstance(o, (bool, str, int)):
         return o
     if isinstance(o, float):  # tolerate plain floats in hand-written JSON
@@ -527,12 +530,12 @@ def _scalar_from_json(o: Any) -> Scalar:
             return int(o["int"])
         if "complex" in o:
             re, im = o["complex"]
-            return complex(_scalar_from_json(re), _scalar_from_json(im))
+            return complex(scalar_from_json(re), scalar_from_json(im))
     raise ValueError(f"not a scalar literal in JSON: {o!r}")
 
 
 def _num_to_json(v: float | int, as_float: bool) -> Any:
-    return _scalar_to_json(float(v) if as_float else v)
+    return scalar_to_json(float(v) if as_float else v)
 
 
 def _init_to_json(init: Init) -> dict[str, Any]:
@@ -548,12 +551,12 @@ def _init_to_json(init: Init) -> dict[str, Any]:
     if isinstance(init, IntRange):
         return {"t": "intrange", "low": int(init.low), "high": int(init.high)}
     if isinstance(init, Fill):
-        return {"t": "fill", "value": _scalar_to_json(init.value)}
+        return {"t": "fill", "value": scalar_to_json(init.value)}
     if isinstance(init, Data):
-        return {"t": "data", "values": [_scalar_to_json(v) for v in init.values]}
+        return {"t": "data", "values": [scalar_to_json(v) for v in init.values]}
     if isinstance(init, Arange):
-        return {"t": "arange", "start": _scalar_to_json(init.start),
-                "step": _scalar_to_json(init.step)}
+        return {"t": "arange", "start": scalar_to_json(init.start),
+                "step": scalar_to_json(init.step)}
     if isinstance(init, Linspace):
         return {"t": "linspace", "start": _num_to_json(init.start, True),
                 "end": _num_to_json(init.end, True)}
@@ -565,7 +568,7 @@ def _init_to_json(init: Init) -> dict[str, Any]:
 
 
 def _float_from_json(o: Any) -> float:
-    v = _scalar_from_json(o)
+    v = scalar_from_json(o)
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         raise ValueError(f"expected a number, got {o!r}")
     return float(v)
@@ -580,11 +583,11 @@ def _init_from_json(o: dict[str, Any]) -> Init:
     if t == "intrange":
         return IntRange(int(o["low"]), int(o["high"]))
     if t == "fill":
-        return Fill(_scalar_from_json(o["value"]))
+        return Fill(scalar_from_json(o["value"]))
     if t == "data":
-        return Data(tuple(_scalar_from_json(v) for v in o["values"]))
+        return Data(tuple(scalar_from_json(v) for v in o["values"]))
     if t == "arange":
-        start, step = _scalar_from_json(o["start"]), _scalar_from_json(o["step"])
+        start, step = scalar_from_json(o["start"]), scalar_from_json(o["step"])
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, step)):
             raise ValueError(f"bad arange {o!r}")
         return Arange(start, step)  # type: ignore[arg-type]
@@ -600,7 +603,7 @@ def _init_from_json(o: dict[str, Any]) -> Init:
 def value_to_json(v: Value) -> Any:
     """Encode a value as JSON-able data (tagged with ``"t"``)."""
     if isinstance(v, Literal):
-        return {"t": "lit", "v": _scalar_to_json(v.value)}
+        return {"t": "lit", "v": scalar_to_json(v.value)}
     if isinstance(v, Seq):
         return {"t": v.kind, "items": [value_to_json(x) for x in v.items]}
     if isinstance(v, Dict):
@@ -639,7 +642,7 @@ def value_from_json(o: Any) -> Value:
     try:
         t = o["t"]
         if t == "lit":
-            return Literal(_scalar_from_json(o["v"]))
+            return Literal(scalar_from_json(o["v"]))
         if t in ("list", "tuple"):
             return Seq(t, tuple(value_from_json(x) for x in o["items"]))
         if t == "dict":

@@ -42,6 +42,8 @@ from typing import Any, Union
 import ml_dtypes
 import numpy as np
 
+from miner.records import scalar_from_json, scalar_key, scalar_to_json
+
 __all__ = [
     "MAX_ERROR_MESSAGE",
     "SKIP_TOO_LARGE",
@@ -193,18 +195,6 @@ Scalar = Union[bool, int, float, complex, str, None]
 _SCALAR_TYPES = (bool, int, float, complex, str, type(None))
 
 
-def _scalar_key(v: Scalar) -> tuple:
-    """A hashable key telling apart what ``==`` conflates (1, 1.0, True;
-    0.0 and -0.0) and equating NaN with itself."""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ("float", "nan")
-        return ("float", v, math.copysign(1.0, v))
-    if isinstance(v, complex):
-        return ("complex", _scalar_key(v.real), _scalar_key(v.imag))
-    return (type(v).__name__, v)
-
-
 @dataclass(frozen=True, slots=True)
 class ArrayLeaf:
     """A tensor's value: dtype, shape and raw row-major bytes."""
@@ -298,12 +288,12 @@ class ScalarLeaf:
 
     def __eq__(self, other: object) -> bool:
         # Structural equality: NaN equals itself, 1 is not 1.0 nor True.
-        return isinstance(other, ScalarLeaf) and _scalar_key(self.value) == _scalar_key(
+        return isinstance(other, ScalarLeaf) and scalar_key(self.value) == scalar_key(
             other.value
         )
 
     def __hash__(self) -> int:
-        return hash(_scalar_key(self.value))
+        return hash(scalar_key(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,35 +453,6 @@ class Observation:
 # ---------------------------------------------------------------------------
 
 
-def _scalar_to_json(v: Scalar) -> Any:
-    # Tagged like miner.records literals: ints beyond 2**53 as text (JSON
-    # readers may go through doubles), floats tagged so that 1.0 stays a float
-    # and NaN/inf survive strict JSON; json keeps -0.0 as "-0.0".
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, int):
-        return {"int": str(v)} if abs(v) > 2**53 else v
-    if isinstance(v, float):
-        return {"float": repr(v)} if not math.isfinite(v) else {"float": v}
-    if isinstance(v, complex):
-        return {"complex": [_scalar_to_json(v.real), _scalar_to_json(v.imag)]}
-    raise TypeError(f"not a scalar: {v!r}")
-
-
-def _scalar_from_json(o: Any) -> Scalar:
-    if o is None or isinstance(o, (bool, str, int)):
-        return o
-    if isinstance(o, dict):
-        if "float" in o:
-            return float(o["float"])
-        if "int" in o:
-            return int(o["int"])
-        if "complex" in o:
-            re, im = o["complex"]
-            return complex(float(_scalar_from_json(re)), float(_scalar_from_json(im)))
-    raise ValueError(f"not a scalar in JSON: {o!r}")
-
-
 def node_to_json(node: Node) -> dict[str, Any]:
     """Encode an output-tree node as a JSON-able dict tagged with ``"t"``."""
     if isinstance(node, ArrayLeaf):
@@ -502,7 +463,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
             "data": base64.b64encode(node.data).decode("ascii"),
         }
     if isinstance(node, ScalarLeaf):
-        return {"t": "scalar", "v": _scalar_to_json(node.value)}
+        return {"t": "scalar", "v": scalar_to_json(node.value)}
     if isinstance(node, SeqNode):
         return {"t": "seq", "kind": node.kind, "items": [node_to_json(x) for x in node.items]}
     if isinstance(node, MapNode):
@@ -523,7 +484,7 @@ def node_from_json(o: Any) -> Node:
                 base64.b64decode(o["data"], validate=True),
             )
         if t == "scalar":
-            return ScalarLeaf(_scalar_from_json(o["v"]))
+            return ScalarLeaf(scalar_from_json(o["v"]))
         if t == "seq":
             return SeqNode(str(o["kind"]), tuple(node_from_json(x) for x in o["items"]))
         if t == "map":
