@@ -16,6 +16,7 @@ the call consumed the framework's random number generator.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -289,6 +290,22 @@ def _error_name(exc: BaseException) -> str:
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
+def _built_layer(layer: Any, args: tuple) -> Any:
+    """Build a keras layer's weights eagerly, before any mode traces it: a
+    layer first built inside a traced function keeps tensors of that graph
+    and cannot be used from the next one."""
+    build = getattr(layer, "build", None)
+    if getattr(layer, "built", True) or build is None or not args:
+        return layer
+    shape = getattr(args[0], "shape", None)
+    if shape is not None:
+        try:
+            build(tuple(shape))
+        except Exception:
+            pass  # the layer builds itself on first call instead
+    return layer
+
+
 def _widen(t: Any, wide: bool) -> Any:
     """float64 (complex128) copy of a floating torch tensor when ``wide``."""
     if not wide:
@@ -331,7 +348,7 @@ def _observe(spec: str, task: CaseTask, drawn: Any, *, role: str = "",
                           for _, p in module.named_parameters()] + \
                     [_widen(b.detach().clone(), wide) for _, b in module.named_buffers()]
             else:
-                api_fn = built
+                api_fn = _built_layer(built, args)
     except materialize.MaterializeError as exc:
         return Observation(mode=name, outcome=Outcome.SKIPPED, detail=str(exc))
     except Exception as exc:
@@ -398,11 +415,6 @@ def _consumed(before: Any) -> bool:
     return False
 
 
-#: Names of TensorFlow APIs that draw random numbers (TF keeps no single
-#: global state to compare, unlike torch).
-_TF_RANDOM_MARKERS = ("random", "dropout", "shuffle", "sample", "noise", "Random")
-
-
 def run_case(task: CaseTask) -> CaseResult:
     """Run ``task`` in all its modes; never raises for a library error."""
     rec = task.record
@@ -417,8 +429,7 @@ def run_case(task: CaseTask) -> CaseResult:
     _seed_all(task.seed)
     state = _rng_state()
     observations = [_observe(ref_spec, task, drawn)]
-    consumes = _consumed(state) if state is not None else (
-        _FRAMEWORK == "tensorflow" and any(m in rec.api for m in _TF_RANDOM_MARKERS))
+    consumes = _consumed(state) if state is not None else False
     for spec in task.modes[1:]:
         observations.append(_observe(spec, task, drawn))
     repeat = oracle = None
@@ -432,6 +443,13 @@ def run_case(task: CaseTask) -> CaseResult:
                  or o.mutated != ref.mutated for o in observations[1:])
     if task.checks and ref.outcome is Outcome.RETURNED and needed:
         repeat = _observe(ref_spec, task, drawn, role="#repeat")
+        if _FRAMEWORK == "tensorflow" and not consumes:
+            # TF keeps no single generator state to compare: an API draws
+            # random numbers if reseeding the global generators (same inputs)
+            # changes its result.
+            other = _observe(ref_spec, dataclasses.replace(task, seed=task.seed + 1), drawn,
+                             role="#reseeded")
+            consumes = other.outcome is Outcome.RETURNED and other.output != ref.output
         wide = materialize.float64_variant(drawn)
         if wide is not None:
             oracle = _observe(ref_spec, task, wide, role="#float64", wide=True)
