@@ -84,6 +84,10 @@ def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
         pass
     if initializer is not None:
         initializer(*initargs)
+    try:
+        conn.send(("ready", None))  # the parent's clock for a task starts now
+    except (BrokenPipeError, OSError):
+        return
     while True:
         try:
             task = conn.recv()
@@ -100,7 +104,7 @@ def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "task", "deadline", "started")
+    __slots__ = ("proc", "conn", "task", "deadline", "started", "limit", "ready")
 
     def __init__(self, proc: Any, conn: Connection) -> None:
         self.proc = proc
@@ -108,6 +112,10 @@ class _Worker:
         self.task: Any = None
         self.deadline = 0.0
         self.started = 0.0
+        self.limit = 0.0
+        #: The initializer finished (imports done); until then a task's
+        #: deadline also allows for start-up.
+        self.ready = False
 
 
 class WorkerPool:
@@ -120,7 +128,7 @@ class WorkerPool:
 
     def __init__(self, fn: Callable[[Any], Any], *, jobs: int = 1, timeout: float = 60.0,
                  initializer: Optional[Callable[..., None]] = None,
-                 initargs: tuple = ()) -> None:
+                 initargs: tuple = (), startup_grace: float = 120.0) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         if timeout <= 0:
@@ -130,6 +138,9 @@ class WorkerPool:
         self.timeout = timeout
         self.initializer = initializer
         self.initargs = initargs
+        #: Seconds a new worker may take to start (imports) before its first
+        #: task's own deadline begins.
+        self.startup_grace = startup_grace
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         #: Workers replaced after a timeout or crash.
@@ -208,8 +219,8 @@ class WorkerPool:
                     task = queue.popleft()
                     w.task = task
                     w.started = time.monotonic()
-                    limit = timeout_of(task) if timeout_of else self.timeout
-                    w.deadline = w.started + limit
+                    w.limit = timeout_of(task) if timeout_of else self.timeout
+                    w.deadline = w.started + w.limit + (0 if w.ready else self.startup_grace)
                     try:
                         w.conn.send(task)
                     except (BrokenPipeError, OSError):
@@ -223,11 +234,19 @@ class WorkerPool:
             wait_for = max(0.0, min(w.deadline for w in busy.values()) - now)
             ready = wait(list(busy), timeout=wait_for)
             for conn in ready:
-                w = busy.pop(conn)  # type: ignore[arg-type]
-                task, w.task = w.task, None
+                w = busy[conn]  # type: ignore[index]
                 try:
                     status, payload = w.conn.recv()
+                    if status == "ready":
+                        w.ready = True
+                        w.started = time.monotonic()
+                        w.deadline = w.started + w.limit
+                        continue
                 except (EOFError, OSError):
+                    status, payload = "eof", None
+                del busy[conn]  # type: ignore[arg-type]
+                task, w.task = w.task, None
+                if status == "eof":
                     # EOF is death even if the child is not reaped yet.
                     w.proc.join(5)
                     code = w.proc.exitcode
@@ -246,8 +265,10 @@ class WorkerPool:
                     busy.pop(conn)
                     task, w.task = w.task, None
                     limit = w.deadline - w.started
+                    stage = "" if w.ready else " (the worker had not started yet)"
                     self._replace(w)
-                    yield task, TaskFailure(FailureKind.TIMEOUT, f"no result after {limit:.0f} s")
+                    yield task, TaskFailure(FailureKind.TIMEOUT,
+                                            f"no result after {limit:.0f} s{stage}")
             refill()
             dispatch()
 

@@ -105,7 +105,10 @@ class Runner:
             for chunk, result in pool.imap_unordered(batches,
                                                      timeout_of=lambda b: timeout * len(b)):
                 if isinstance(result, TaskFailure):
-                    retry.extend(chunk)  # find the case that did it
+                    if len(chunk) == 1:  # already alone: find the mode
+                        yield chunk[0], _isolate(pool, chunk[0], timeout)
+                    else:
+                        retry.extend(chunk)  # find the case that did it
                     continue
                 yield from zip(chunk, result)
             for task in retry:

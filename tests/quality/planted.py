@@ -1,0 +1,154 @@
+"""Plug-in compilers with *planted* bugs, for the quality tests.
+
+Each bug fires for one input shape only, the way real compiler bugs do, so a
+fuzzer that finds it must tell that shape apart from its neighbours:
+
+========================  ====================================================
+``wrong_backend``         silent wrong result when an input has a dim of 7
+``aborting_backend``      ``os.abort()`` when an input has a dim of 5
+``hanging_backend``       never returns when an input has a dim of 6
+``wrong_transform``       silent wrong result (TF) when an input has a dim of 7
+========================  ====================================================
+
+``correct_backend`` and ``correct_transform`` are the control group: the
+same plumbing without the bug, so any discrepancy they produce is the
+fuzzer's own false positive.
+
+Workers load these by dotted path (``planted:wrong_backend``): this module
+must be importable as ``planted`` in a spawned worker, which inherits the
+parent's ``sys.path`` (pytest's default ``prepend`` import mode puts this
+directory there).  Nothing here imports a framework at module level, since a
+worker never imports both torch and tensorflow.
+
+Note [Deciding on the runtime inputs]
+    The bugs look at the tensors the compiled callable is called with, not at
+    ``example_inputs``: with static shapes (the runner compiles one callable
+    per argument signature) the two have the same shapes, and real inputs
+    never carry symbolic sizes whose comparison would add guards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Sequence
+
+__all__ = [
+    "WRONG_DIM",
+    "ABORT_DIM",
+    "HANG_DIM",
+    "WRONG_OFFSET",
+    "WRONG_FACTOR",
+    "correct_backend",
+    "wrong_backend",
+    "aborting_backend",
+    "hanging_backend",
+    "correct_transform",
+    "wrong_transform",
+]
+
+#: A dimension of this size triggers the wrong result (torch and TF).
+WRONG_DIM = 7
+#: A dimension of this size makes ``aborting_backend`` abort the process.
+ABORT_DIM = 5
+#: A dimension of this size makes ``hanging_backend`` never return.
+HANG_DIM = 6
+#: What ``wrong_backend`` adds to every element of its first float output.
+WRONG_OFFSET = 1e-2
+#: What ``wrong_transform`` multiplies its float outputs by.
+WRONG_FACTOR = 1.01
+
+
+def _has_dim(tensors: Sequence[Any], size: int) -> bool:
+    """Some tensor among ``tensors`` has a dimension of ``size``."""
+    return any(size in tuple(getattr(t, "shape", ())) for t in tensors)
+
+
+# ---------------------------------------------------------------------------
+# torch.compile backends: (gm, example_inputs) -> callable
+# ---------------------------------------------------------------------------
+
+
+def correct_backend(gm: Any, example_inputs: list) -> Callable:
+    """The graph run as traced (no compiler, no bug)."""
+    return gm.forward
+
+
+def _nudge_first_float(outputs: Any) -> Any:
+    import torch
+
+    if isinstance(outputs, torch.Tensor):
+        return outputs + WRONG_OFFSET if outputs.is_floating_point() else outputs
+    items = list(outputs)
+    for i, t in enumerate(items):
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            items[i] = t + WRONG_OFFSET
+            break
+    return type(outputs)(items) if isinstance(outputs, (tuple, list)) else items
+
+
+def wrong_backend(gm: Any, example_inputs: list) -> Callable:
+    """Correct, except that when an input has a dimension of
+    :data:`WRONG_DIM` the first floating-point output is off by
+    :data:`WRONG_OFFSET` everywhere: a silent wrong result for one shape."""
+
+    def run(*args: Any) -> Any:
+        outputs = gm.forward(*args)
+        return _nudge_first_float(outputs) if _has_dim(args, WRONG_DIM) else outputs
+
+    return run
+
+
+def aborting_backend(gm: Any, example_inputs: list) -> Callable:
+    """Correct, except that it aborts the process (SIGABRT) when an input
+    has a dimension of :data:`ABORT_DIM`."""
+
+    def run(*args: Any) -> Any:
+        if _has_dim(args, ABORT_DIM):
+            os.abort()
+        return gm.forward(*args)
+
+    return run
+
+
+def hanging_backend(gm: Any, example_inputs: list) -> Callable:
+    """Correct, except that it never returns when an input has a dimension
+    of :data:`HANG_DIM`."""
+
+    def run(*args: Any) -> Any:
+        while _has_dim(args, HANG_DIM):
+            time.sleep(3600)
+        return gm.forward(*args)
+
+    return run
+
+
+# ---------------------------------------------------------------------------
+# tf.function transforms: (fn) -> callable
+# ---------------------------------------------------------------------------
+
+
+def correct_transform(fn: Callable) -> Callable:
+    """``tf.function(fn)``, unchanged."""
+    import tensorflow as tf
+
+    return tf.function(fn)
+
+
+def wrong_transform(fn: Callable) -> Callable:
+    """``tf.function(fn)`` whose floating outputs are scaled by
+    :data:`WRONG_FACTOR` when an input has a dimension of :data:`WRONG_DIM`."""
+    import tensorflow as tf
+
+    graph_fn = tf.function(fn)
+
+    def scale(t: Any) -> Any:
+        if isinstance(t, tf.Tensor) and t.dtype.is_floating:
+            return t * tf.constant(WRONG_FACTOR, dtype=t.dtype)
+        return t
+
+    def run(*args: Any) -> Any:
+        out = graph_fn(*args)
+        return tf.nest.map_structure(scale, out) if _has_dim(args, WRONG_DIM) else out
+
+    return run

@@ -1,0 +1,110 @@
+"""Running tensorflow cases in-process (:func:`runner.execute.run_case`):
+graph and XLA agree with eager, an op XLA cannot compile is unsupported, a
+keras layer record agrees, string tensors are handled."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+import tensorflow as tf
+
+from miner.apiindex import load_or_build
+from runner.check import record_from_expression
+from runner.contract import VerdictKind
+from runner.dispatch import judge_case
+from runner.execute import CaseResult, CaseTask, init_worker, run_case
+from runner.observation import Outcome
+
+MODES = ("tf.eager", "tf.function", "tf.xla")
+
+
+@pytest.fixture(scope="module")
+def index():
+    return load_or_build()
+
+
+@pytest.fixture(autouse=True)
+def tf_worker(monkeypatch, tmp_path):
+    """This process as a tensorflow worker; the working directory and the
+    environment init_worker changes are put back after."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "TF_CPP_MIN_LOG_LEVEL"):
+        monkeypatch.delenv(var, raising=False)
+    init_worker("tensorflow")
+    yield
+
+
+def case(index, expr: str, modes=MODES, seed: int = 0) -> tuple[CaseTask, CaseResult]:
+    task = CaseTask(expr, record_from_expression(expr, index), seed, modes)
+    return task, run_case(task)
+
+
+def kinds(task: CaseTask, result: CaseResult) -> dict[str, VerdictKind]:
+    return {v.target: v.kind for v in judge_case(task, result)}
+
+
+@pytest.mark.parametrize("expr", [
+    "tf.math.cumsum(tf.random.normal([4, 3]), axis=0)",
+    "tf.linalg.matmul(tf.random.normal([3, 4]), tf.random.normal([4, 2]))",
+    "tf.nn.softmax(tf.random.normal([2, 5]), axis=-1)",
+    "tf.math.argmax(tf.random.normal([3, 4]), axis=1)",
+])
+def test_function_and_xla_agree_with_eager(index, expr):
+    task, result = case(index, expr)
+    assert all(o.outcome is Outcome.RETURNED for o in result.observations), result.observations
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE, "tf.xla": VerdictKind.AGREE}
+
+
+@pytest.mark.parametrize("expr", [
+    "tf.math.bessel_i0(tf.random.normal([5]))",
+    "tf.histogram_fixed_width(tf.random.normal([6]), [-1.0, 1.0], nbins=4)",
+])
+def test_op_without_xla_kernel_is_unsupported_under_xla_only(index, expr):
+    task, result = case(index, expr)
+    eager, graph, xla = result.observations
+    assert eager.outcome is Outcome.RETURNED and graph.outcome is Outcome.RETURNED
+    assert xla.outcome is Outcome.UNSUPPORTED
+    assert "Detected unsupported operations" in xla.error_message
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE,
+                                   "tf.xla": VerdictKind.UNSUPPORTED}
+
+
+def test_keras_layer_record_agrees(index):
+    task, result = case(index, "keras.layers.Dense(2)(tf.random.normal([4, 3]))")
+    ref = result.observations[0]
+    assert ref.outcome is Outcome.RETURNED and ref.output.shape == (4, 2)
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE, "tf.xla": VerdictKind.AGREE}
+
+
+def test_both_raising_is_invalid(index):
+    task, result = case(index, "tf.reshape(tf.random.normal([6]), [4, 5])")
+    assert all(o.outcome is Outcome.RAISED for o in result.observations)
+    assert set(kinds(task, result).values()) == {VerdictKind.INVALID}
+
+
+def test_string_tensors_are_not_mistaken_for_mutation(index):
+    # A tf.string input converts to a numpy object array whose bytes are
+    # pointers: they must not look mutated (which crashed run_case), and a
+    # string output must be recorded rather than raise.
+    task, result = case(index, 'tf.strings.length(tf.constant(["ab", "c"]))', MODES[:2])
+    ref, graph = result.observations
+    assert ref.outcome is Outcome.RETURNED and ref.mutated == ()
+    assert ref.output.dtype == "int32"
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE}
+    task, result = case(index, "tf.strings.as_string(tf.random.normal([3]))", MODES[:2])
+    assert all(o.outcome is Outcome.RETURNED for o in result.observations)
+
+
+def test_same_seed_gives_identical_observations(index):
+    expr = "tf.nn.relu(tf.random.normal([3, 4]))"
+    first = case(index, expr, seed=5)[1].observations
+    again = case(index, expr, seed=5)[1].observations
+    assert [(o.mode, o.output) for o in first] == [(o.mode, o.output) for o in again]
+
+
+def test_worker_environment_is_one_thread():
+    assert os.environ["OMP_NUM_THREADS"] == "1"
