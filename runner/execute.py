@@ -79,7 +79,14 @@ _FRAMEWORK = ""
 _MODES: dict[str, Any] = {}
 
 
-def init_worker(framework: str, log_path: Optional[str] = None) -> None:
+#: Address-space limit of a worker: a backstop behind the element cap for
+#: calls that allocate far more than their inputs (``torch.empty(2**40)``).
+#: Virtual, not resident memory; both frameworks (XLA included) run under it.
+DEFAULT_ADDRESS_SPACE = 16 << 30
+
+
+def init_worker(framework: str, log_path: Optional[str] = None,
+                address_space: int = DEFAULT_ADDRESS_SPACE) -> None:
     """Worker initializer: a private temporary directory, output to a log,
     one thread, the framework imported.
 
@@ -91,6 +98,13 @@ def init_worker(framework: str, log_path: Optional[str] = None) -> None:
     global _FRAMEWORK
     _FRAMEWORK = framework
     os.chdir(tempfile.mkdtemp(prefix=f"seamfuzz-{framework}-"))
+    if address_space > 0:
+        import resource
+
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        except (ValueError, OSError):
+            pass  # a lower hard limit is already in force
     if log_path:
         # Library noise (TF's C++ logging, inductor warnings) goes to the log;
         # results travel on the worker's pipe.
@@ -318,9 +332,13 @@ def _widen(t: Any, wide: bool) -> Any:
 
 
 def _observe(spec: str, task: CaseTask, drawn: Any, *, role: str = "",
-             wide: bool = False) -> Observation:
+             wide: bool = False, memo: Optional[dict] = None) -> Observation:
     """Run the task's call in mode ``spec`` and observe what happens
-    (``wide``: the float64 recomputation, module weights widened too)."""
+    (``wide``: the float64 recomputation, module weights widened too).
+
+    ``memo`` carries, between the modes of one case, what is the same for
+    all of them on one device: the signature key and the inputs' bytes
+    before the call (every mode's inputs are copies of the same draw)."""
     mode = _mode(spec)
     name = spec + role
     why = mode.unavailable()
@@ -360,16 +378,19 @@ def _observe(spec: str, task: CaseTask, drawn: Any, *, role: str = "",
     args_t = _flatten(args, flat)
     kwargs_t = _flatten(kwargs, flat)
     tensors = tuple(flat)
-    key_parts = [rec.api, rec.kind.value, _describe_constant(args_t),
-                 _describe_constant(kwargs_t)]
-    if module is not None:
-        key_parts.append(repr(module))
-    elif rec.kind is CallKind.MODULE:
-        key_parts.append(task.case_id)  # a keras layer object per case
-    key_parts.extend(_tensor_signature(t) for t in tensors)
-    key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()
+    shared = (memo if memo is not None else {}).setdefault((mode.device, wide), {})
+    if "key" not in shared:
+        key_parts = [rec.api, rec.kind.value, _describe_constant(args_t),
+                     _describe_constant(kwargs_t)]
+        if module is not None:
+            key_parts.append(repr(module))
+        elif rec.kind is CallKind.MODULE:
+            key_parts.append(task.case_id)  # a keras layer object per case
+        key_parts.extend(_tensor_signature(t) for t in tensors)
+        shared["key"] = hashlib.sha256("|".join(key_parts).encode()).hexdigest()
+        shared["marks"] = _marks(tensors)
+    key, marks = shared["key"], shared["marks"]
     fn = _build_call(api_fn, args_t, kwargs_t, len(params), module)
-    marks = _marks(tensors)
     start = time.perf_counter()
     compile_s = 0.0
     try:
@@ -428,10 +449,11 @@ def run_case(task: CaseTask) -> CaseResult:
     ref_spec = task.modes[0]
     _seed_all(task.seed)
     state = _rng_state()
-    observations = [_observe(ref_spec, task, drawn)]
+    memo: dict = {}
+    observations = [_observe(ref_spec, task, drawn, memo=memo)]
     consumes = _consumed(state) if state is not None else False
     for spec in task.modes[1:]:
-        observations.append(_observe(spec, task, drawn))
+        observations.append(_observe(spec, task, drawn, memo=memo))
     repeat = oracle = None
     ref = observations[0]
     # Note [Checks only where they can matter]
@@ -442,17 +464,17 @@ def run_case(task: CaseTask) -> CaseResult:
     needed = any(o.outcome is not Outcome.RETURNED or o.output != ref.output
                  or o.mutated != ref.mutated for o in observations[1:])
     if task.checks and ref.outcome is Outcome.RETURNED and needed:
-        repeat = _observe(ref_spec, task, drawn, role="#repeat")
+        repeat = _observe(ref_spec, task, drawn, role="#repeat", memo=memo)
         if _FRAMEWORK == "tensorflow" and not consumes:
             # TF keeps no single generator state to compare: an API draws
             # random numbers if reseeding the global generators (same inputs)
             # changes its result.
             other = _observe(ref_spec, dataclasses.replace(task, seed=task.seed + 1), drawn,
-                             role="#reseeded")
+                             role="#reseeded", memo=memo)
             consumes = other.outcome is Outcome.RETURNED and other.output != ref.output
         wide = materialize.float64_variant(drawn)
         if wide is not None:
-            oracle = _observe(ref_spec, task, wide, role="#float64", wide=True)
+            oracle = _observe(ref_spec, task, wide, role="#float64", wide=True, memo=memo)
     return CaseResult(task.case_id, tuple(observations), repeat, oracle, consumes)
 
 
