@@ -11,16 +11,28 @@ from typing import Optional
 
 from miner.records import CallRecord, Constructed, iter_values
 
-__all__ = ["denied", "denied_record", "DENYLIST_PATH"]
+__all__ = ["denied", "denied_record", "nondeterministic", "DENYLIST_PATH"]
 
 DENYLIST_PATH = os.path.join(os.path.dirname(__file__), "denylist.json")
 
 
 @functools.lru_cache(maxsize=1)
-def _patterns() -> tuple[tuple[str, str], ...]:
+def _load() -> dict:
     with open(DENYLIST_PATH, encoding="utf-8") as f:
-        data = json.load(f)
-    return tuple((str(p), str(r)) for p, r in data["patterns"])
+        return json.load(f)
+
+
+def _patterns(section: str = "patterns") -> tuple[tuple[str, str], ...]:
+    return tuple((str(p), str(r)) for p, r in _load().get(section, ()))
+
+
+def nondeterministic(api: str) -> Optional[str]:
+    """Why ``api``'s values cannot be compared (uninitialised memory), or
+    None.  Such APIs run; their verdicts judge structure, dtype and shape."""
+    for pattern, reason in _patterns("nondeterministic"):
+        if fnmatch.fnmatchcase(api, pattern):
+            return reason
+    return None
 
 
 def denied(api: str) -> Optional[str]:

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Optional
 
 from miner.pool import FailureKind, TaskFailure, WorkerPool
 from runner.contract import Boundary, ToleranceTable, Verdict, judge
+from runner.deny import nondeterministic
 from runner.execute import CaseResult, CaseTask, init_worker, run_batch
 from runner.observation import Observation, Outcome
 
@@ -146,5 +147,6 @@ def judge_case(task: CaseTask, result: CaseResult,
                               ref_repeat=as_reference(result.ref_repeat),
                               oracle=as_reference(result.oracle),
                               tolerances=tolerances,
-                              nondeterministic_api=result.consumes_rng))
+                              nondeterministic_api=result.consumes_rng or
+                              nondeterministic(task.record.api) is not None))
     return verdicts

@@ -65,4 +65,8 @@ class TorchCompile(TorchEager):
             if isinstance(e, dynamo_exc.Unsupported) and not \
                     str(getattr(e, "gb_type", "")).endswith("when making fake tensor call"):
                 return True
+            # Control flow on a tensor's value cannot be captured in one
+            # graph (fullgraph=True): a limit of the mode, like a graph break.
+            if isinstance(e, dynamo_exc.UserError) and "data-dependent" in str(e):
+                return True
         return super().unsupported(exc)
