@@ -8,6 +8,7 @@ is dispatched, and stores observations and verdicts as results arrive.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from miner.errors import InvalidArgument
 from miner.records import CallRecord
 from runner.contract import Verdict, VerdictKind
 from runner.deny import denied_record
-from runner.dispatch import judge_case, run_cases
+from runner.dispatch import Runner, judge_case
 from runner.execute import CaseResult, CaseTask
 from runner.modes import REFERENCE, ModeSpec, parse_mode, parse_modes
 from runner.observation import Observation, Outcome
@@ -94,6 +95,7 @@ def _skipped(task: CaseTask, reason: str) -> tuple[CaseResult, list[Verdict]]:
 def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
                 store: CampaignStore, *, seed: int = 0, jobs: int = 1, timeout: float = 120.0,
                 origin: str = "mined", max_elements: Optional[int] = None,
+                confirm_limit: int = 100,
                 on_start: Optional[Callable[[int], None]] = None
                 ) -> Iterator[CaseOutcome]:
     """Run each record once (seed ``seed``) in its framework's modes.
@@ -128,12 +130,52 @@ def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]]
         store.put_result(task.case_id, result.observations, verdicts)
         yield CaseOutcome(task.case_id, task.record, task.seed, result.observations,
                           tuple(verdicts))
-    for task, result in run_cases(tasks, jobs=jobs, timeout=timeout, log_dir=store.dir):
-        verdicts = judge_case(task, result)
+    def finish(task: CaseTask, result: CaseResult, verdicts: list[Verdict]) -> CaseOutcome:
         extra = [o for o in (result.ref_repeat, result.oracle) if o is not None]
         store.put_result(task.case_id, (*result.observations, *extra), verdicts)
-        yield CaseOutcome(task.case_id, task.record, task.seed, result.observations,
-                          tuple(verdicts))
+        return CaseOutcome(task.case_id, task.record, task.seed, result.observations,
+                           tuple(verdicts))
+
+    first: dict[str, list[Verdict]] = {}
+    first_results: dict[str, CaseResult] = {}
+    confirm: list[CaseTask] = []
+    with Runner(jobs=jobs, timeout=timeout, log_dir=store.dir) as runner:
+        for task, result in runner.run(tasks):
+            verdicts = judge_case(task, result)
+            if any(v.breaking for v in verdicts):
+                first[task.case_id] = verdicts
+                first_results[task.case_id] = result
+                confirm.append(task)
+                continue
+            yield finish(task, result, verdicts)
+    # Note [Confirmation in a clean worker]
+    #     A worker runs many cases; a call that changes global library state
+    #     (a renamed device backend, an instrumentation switch) the deny list
+    #     does not know yet would make every later case in that worker fail.
+    #     So a case with a breaking verdict is run again, alone, in a worker
+    #     that ran nothing else (a new one per case: one clean worker shared
+    #     by the confirmations could be poisoned by the first of them), and
+    #     that run's verdicts are stored; when it no longer breaks, the first
+    #     run's finding is kept in the detail.  Past ``confirm_limit`` cases
+    #     the first verdicts are stored as they are, saying so.
+    for n, task in enumerate(confirm):
+        if n >= confirm_limit:
+            verdicts = [dataclasses.replace(v, detail=f"{v.detail} (not confirmed in a clean "
+                                                          f"worker: over the limit)")
+                        for v in first[task.case_id]]
+            yield finish(task, first_results[task.case_id], verdicts)
+            continue
+        with Runner(jobs=1, timeout=timeout, batch=1, log_dir=store.dir) as clean:
+            ((_, result),) = list(clean.run([task]))
+            verdicts = judge_case(task, result)
+            if not any(v.breaking for v in verdicts):
+                before = {v.target: v for v in first[task.case_id]}
+                verdicts = [dataclasses.replace(v, detail=(
+                    f"{v.detail}; not reproduced in a clean worker, the first run said "
+                    f"{before[v.target].kind.value}: {before[v.target].detail}")[:4000])
+                    if v.target in before and before[v.target].breaking else v
+                    for v in verdicts]
+            yield finish(task, result, verdicts)
 
 
 def library_versions() -> dict[str, str]:

@@ -20,6 +20,8 @@ _UNSUPPORTED_MARKERS = (
     # Graph semantics: a function returns tensors only, and creates a
     # variable on its first trace only.
     "Python functions must return zero or more Tensors",
+    # XLA needs both branches of a conditional to have one shape.
+    "left_branch_shape.dimensions_size() != right_branch_shape.dimensions_size()",
     "only supports singleton tf.Variables created on the first call",
 )
 

@@ -34,6 +34,7 @@ import time
 from typing import Any, Callable, Sequence
 
 __all__ = [
+    "leaky_backend",
     "WRONG_DIM",
     "ABORT_DIM",
     "HANG_DIM",
@@ -150,5 +151,21 @@ def wrong_transform(fn: Callable) -> Callable:
     def run(*args: Any) -> Any:
         out = graph_fn(*args)
         return tf.nest.map_structure(scale, out) if _has_dim(args, WRONG_DIM) else out
+
+    return run
+
+
+_CALLS_IN_THIS_PROCESS = [0]
+
+
+def leaky_backend(gm: Any, example_inputs: list) -> Callable:
+    """Correct in a fresh process, broken in one that already ran a call
+    through it: stands for global state one case leaves to the next."""
+
+    def run(*args: Any) -> Any:
+        _CALLS_IN_THIS_PROCESS[0] += 1
+        if _CALLS_IN_THIS_PROCESS[0] > 1:
+            raise RuntimeError("state left behind by an earlier case")
+        return gm.forward(*args)
 
     return run
