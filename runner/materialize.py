@@ -114,6 +114,7 @@ from miner.records import (
     TensorSpec,
     Uniform,
     Unknown,
+    iter_values,
 )
 from runner.observation import SKIP_TOO_LARGE, dtype_category, storage_dtype
 
@@ -274,20 +275,8 @@ class Drawn:
 
 
 def _tensors_in(v: Any) -> Iterator[DrawnTensor]:
-    if isinstance(v, DrawnTensor):
-        yield v
-    elif isinstance(v, Seq):
-        for x in v.items:
-            yield from _tensors_in(x)
-    elif isinstance(v, Dict):
-        for k, x in v.items:
-            yield from _tensors_in(k)
-            yield from _tensors_in(x)
-    elif isinstance(v, Constructed):
-        for x in v.args:
-            yield from _tensors_in(x)
-        for _, x in v.kwargs:
-            yield from _tensors_in(x)
+    """Drawn tensors in a drawn value tree, depth first."""
+    return (x for x in iter_values(v) if isinstance(x, DrawnTensor))
 
 
 # ---------------------------------------------------------------------------
