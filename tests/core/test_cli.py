@@ -14,7 +14,7 @@ def seamfuzz(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.mark.parametrize("cmd", [[], ["mine"], ["apis"]])
+@pytest.mark.parametrize("cmd", [[], ["mine"], ["apis"], ["check"], ["run"]])
 def test_help_explains_every_command(cmd):
     r = seamfuzz(*cmd, "--help")
     assert r.returncode == 0
