@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+from miner.errors import InternalError
+
 __all__ = ["FailureKind", "TaskFailure", "WorkerPool"]
 
 
@@ -82,11 +84,17 @@ def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
-    if initializer is not None:
-        initializer(*initargs)
     try:
-        conn.send(("ready", None))  # the parent's clock for a task starts now
+        if initializer is not None:
+            initializer(*initargs)
+        message: tuple = ("ready", None)  # the parent's clock for a task starts now
+    except BaseException:
+        message = ("init_failed", traceback.format_exc(limit=20))
+    try:
+        conn.send(message)
     except (BrokenPipeError, OSError):
+        return
+    if message[0] == "init_failed":
         return
     while True:
         try:
@@ -237,6 +245,10 @@ class WorkerPool:
                 w = busy[conn]  # type: ignore[index]
                 try:
                     status, payload = w.conn.recv()
+                    if status == "init_failed":
+                        # Not a task's fault: the environment or seamfuzz is
+                        # broken, and every worker would fail the same way.
+                        raise InternalError(f"a worker failed to start:\n{payload}")
                     if status == "ready":
                         w.ready = True
                         w.started = time.monotonic()

@@ -68,7 +68,7 @@ class Runner:
         self.jobs = jobs
         self.timeout = timeout
         self.batch = batch
-        self.log_dir = log_dir or tempfile.mkdtemp(prefix="seamfuzz-logs-")
+        self.log_dir = os.path.abspath(log_dir or tempfile.mkdtemp(prefix="seamfuzz-logs-"))
         self._pools: dict[str, WorkerPool] = {}
 
     def _pool(self, fw: str) -> WorkerPool:

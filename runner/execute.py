@@ -97,6 +97,8 @@ def init_worker(framework: str, log_path: Optional[str] = None,
     """
     global _FRAMEWORK
     _FRAMEWORK = framework
+    if log_path:
+        log_path = os.path.abspath(log_path)  # before leaving the caller's directory
     os.chdir(tempfile.mkdtemp(prefix=f"seamfuzz-{framework}-"))
     if address_space > 0:
         import resource

@@ -64,3 +64,15 @@ def test_bad_arguments_are_refused():
         WorkerPool(work, jobs=0)
     with pytest.raises(ValueError):
         WorkerPool(work, timeout=0)
+
+
+def broken_initializer():
+    raise ImportError("no such framework")
+
+
+def test_a_worker_that_cannot_start_stops_the_run_loudly():
+    from miner.errors import InternalError
+
+    with WorkerPool(work, jobs=1, timeout=30, initializer=broken_initializer) as pool:
+        with pytest.raises(InternalError, match="no such framework"):
+            list(pool.imap_unordered([("square", 2)]))

@@ -46,8 +46,9 @@ def test_run_stores_every_case_and_a_rerun_continues(tmp_path):
     assert seamfuzz("mine", src, "--out", corpus, "--jobs", "1").returncode == 0
     out = tmp_path / "campaign"
     modes = "torch.compile:backend=planted:wrong_backend"
-    first = seamfuzz("run", "--corpus", corpus, "--out", out, "--modes", modes, "--json",
-                     "--jobs", "1")
+    # A relative --out: workers change directory, their log path must not.
+    first = seamfuzz("run", "--corpus", corpus, "--out", "campaign", "--modes", modes,
+                     "--json", "--jobs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     boundary = summary["boundaries"][f"torch.eager -> {modes}"]
