@@ -42,13 +42,13 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
 from miner.errors import InvalidArgument
+from miner.sqlite_base import SqliteStore
 from miner.records import MAX_PROVENANCE, CallRecord, Provenance
 
 __all__ = [
@@ -130,7 +130,7 @@ class ApiStat:
     occurrences: int
 
 
-class CorpusStore:
+class CorpusStore(SqliteStore):
     """A corpus of mined call records in an SQLite file.
 
     One writer (the miner's main process) is the design; writes still take
@@ -208,26 +208,6 @@ class CorpusStore:
                 f"this seamfuzz reads version {SCHEMA_VERSION}"
             )
         return True
-
-    def close(self) -> None:
-        """Close the connection; the store is unusable afterwards."""
-        self._conn.close()
-
-    def __enter__(self) -> "CorpusStore":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
     # -- meta -----------------------------------------------------------------
 

@@ -28,10 +28,10 @@ import json
 import os
 import sqlite3
 import time
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Optional
 
 from miner.errors import InvalidArgument
+from miner.sqlite_base import SqliteStore
 from miner.records import CallRecord
 from runner.contract import Verdict
 from runner.observation import Observation
@@ -64,7 +64,7 @@ def case_id(record: CallRecord, seed: int) -> str:
     return hashlib.sha256(f"{record.id}:{seed}".encode()).hexdigest()[:20]
 
 
-class CampaignStore:
+class CampaignStore(SqliteStore):
     """A campaign's SQLite store (see the module docstring for the schema)."""
 
     def __init__(self, directory: str | os.PathLike, *, create: bool = True) -> None:
@@ -108,25 +108,6 @@ class CampaignStore:
                       (SCHEMA_VERSION,))
 
     # -- plumbing -------------------------------------------------------------
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> "CampaignStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def get_meta(self, key: str) -> Optional[str]:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
