@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,36 +24,8 @@ from miner.apiindex import (
 )
 from miner.errors import InvalidArgument
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# Run in a fresh interpreter: builds the cache and reports which frameworks
-# the caller ended up importing (none, if the build stayed in the child).
-PROBE = """
-import json, sys
-from miner.apiindex import load_or_build
-index = load_or_build(["torch"], cache_dir=sys.argv[1])
-heavy = [m for m in ("torch", "tensorflow", "keras") if m in sys.modules]
-print(json.dumps({"paths": len(index), "imported": heavy}))
-"""
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("apiindex-torch")
-
-
-@pytest.fixture(scope="module")
-def probe(cache_dir: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(cache_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+#: Read by the shared ``cache_dir`` and ``probe`` fixtures (tests/conftest.py).
+FRAMEWORK = "torch"
 
 
 @pytest.fixture(scope="module")
