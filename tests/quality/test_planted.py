@@ -124,12 +124,18 @@ def kinds(verdicts: dict[str, Verdict]) -> dict[str, VerdictKind]:
 # -- silent wrong results ---------------------------------------------------------
 
 
+def planted_results(index, modes, with_7, without_7):
+    """Every expression once per seed, plus the first with-7 one over the
+    element cap (case id suffixed ``#small``), run in ``modes``."""
+    tasks = [task(index, e, modes, seed=i) for i, e in enumerate(with_7 + without_7)]
+    tasks.append(task(index, with_7[0], modes, tag="#small", max_elements=TOO_SMALL))
+    return run(tasks)
+
+
 @pytest.fixture(scope="module")
 def torch_results(index):
-    modes = ("torch.eager", TORCH_WRONG, TORCH_CORRECT)
-    tasks = [task(index, e, modes, seed=i) for i, e in enumerate(TORCH_WITH_7 + TORCH_WITHOUT_7)]
-    tasks.append(task(index, TORCH_WITH_7[0], modes, tag="#small", max_elements=TOO_SMALL))
-    return run(tasks)
+    return planted_results(index, ("torch.eager", TORCH_WRONG, TORCH_CORRECT),
+                           TORCH_WITH_7, TORCH_WITHOUT_7)
 
 
 @pytest.mark.parametrize("expr", TORCH_WITH_7)
@@ -168,10 +174,7 @@ def test_the_wrong_results_come_with_a_float64_oracle(torch_results):
 
 @pytest.fixture(scope="module")
 def tf_results(index):
-    modes = ("tf.eager", TF_WRONG, TF_CORRECT)
-    tasks = [task(index, e, modes, seed=i) for i, e in enumerate(TF_WITH_7 + TF_WITHOUT_7)]
-    tasks.append(task(index, TF_WITH_7[0], modes, tag="#small", max_elements=TOO_SMALL))
-    return run(tasks)
+    return planted_results(index, ("tf.eager", TF_WRONG, TF_CORRECT), TF_WITH_7, TF_WITHOUT_7)
 
 
 @pytest.mark.parametrize("expr", TF_WITH_7)
