@@ -53,7 +53,9 @@ __all__ = [
     "Literal",
     "Normal",
     "Provenance",
+    "SPECIAL_VALUES",
     "Seq",
+    "Special",
     "TensorSpec",
     "Uniform",
     "Unknown",
@@ -268,7 +270,71 @@ class Empty:
     by nature."""
 
 
-Init = Union[Normal, Uniform, IntRange, Fill, Data, Arange, Linspace, Eye, Empty]
+#: The names a :class:`Special` init may place, in a fixed order.  They are
+#: resolved per dtype when the tensor is drawn (see
+#: :func:`runner.materialize.draw`, Note [Value generation and casting]):
+#:
+#: - ``nan``, ``inf``, ``-inf``, ``0``, ``-0`` (negative zero), ``1``, ``-1``;
+#: - ``max``: the largest finite value; ``min``: the most negative finite value
+#:   (numpy's ``finfo.min`` / ``iinfo.min``, C++'s ``lowest``; 0 for unsigned
+#:   dtypes and False for ``bool``);
+#: - ``tiny``: the smallest positive normal; ``denormal`` / ``-denormal``: the
+#:   smallest positive subnormal and its negation; ``eps``: the distance from
+#:   1 to the next value;
+#: - ``huge`` / ``-huge``: ``2 ** (maxexp // 2)``, finite, but its square
+#:   overflows (256 in float16, 2**64 in float32 and bfloat16, 2**512 in
+#:   float64).
+#:
+#: Floating-point names of integer and ``bool`` dtypes are their float64
+#: values cast with the usual saturating rules (``nan`` is 0, ``inf`` the
+#: maximum, ``tiny`` 0, ``huge`` the maximum); complex dtypes take the value of
+#: their component dtype as the real part, with imaginary part 0.
+SPECIAL_VALUES = (
+    "nan", "inf", "-inf", "0", "-0", "1", "-1", "max", "min",
+    "tiny", "denormal", "-denormal", "eps", "huge", "-huge",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Special:
+    """Random values with a fraction of elements replaced by special values
+    (NaN, infinities, signed zeros, dtype bounds, subnormals...).
+
+    The other elements are the dtype's default random draw: Normal(0, 1) for
+    floating and complex dtypes (real, then imaginary parts), integers in
+    ``[0, 10)`` for integer dtypes, 0/1 for ``bool``.  Then
+    ``ceil(density * numel)`` distinct elements are chosen at random and the
+    ``j``-th of them gets ``values[j % len(values)]``, so every value appears
+    once there are enough elements.  Both choices come from the seed."""
+
+    #: Names from :data:`SPECIAL_VALUES`, distinct, at least one.
+    values: tuple[str, ...]
+    #: The fraction of elements replaced, in ``(0, 1]``.
+    density: float = 0.1
+
+    def __post_init__(self) -> None:
+        values = self.values
+        if isinstance(values, str) or not isinstance(values, (tuple, list)):
+            raise ValueError(f"Special.values must be a tuple of names, got {values!r}")
+        values = tuple(values)
+        object.__setattr__(self, "values", values)
+        if not values:
+            raise ValueError("Special.values is empty")
+        unknown = [v for v in values if v not in SPECIAL_VALUES]
+        if unknown:
+            raise ValueError(
+                f"unknown special values {unknown!r}; known: {', '.join(SPECIAL_VALUES)}"
+            )
+        if len(set(values)) != len(values):
+            raise ValueError(f"Special.values has duplicates: {values!r}")
+        d = self.density
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 < d <= 1.0:
+            # (NaN fails the comparison too.)
+            raise ValueError(f"Special.density must be in (0, 1], got {d!r}")
+        object.__setattr__(self, "density", float(d))
+
+
+Init = Union[Normal, Uniform, IntRange, Fill, Data, Arange, Linspace, Eye, Empty, Special]
 
 
 class LayoutKind(str, enum.Enum):
@@ -564,6 +630,9 @@ def _init_to_json(init: Init) -> dict[str, Any]:
         return {"t": "eye"}
     if isinstance(init, Empty):
         return {"t": "empty"}
+    if isinstance(init, Special):
+        return {"t": "special", "values": list(init.values),
+                "density": _num_to_json(init.density, True)}
     raise TypeError(f"not a tensor init: {init!r}")
 
 
@@ -597,6 +666,11 @@ def _init_from_json(o: dict[str, Any]) -> Init:
         return Eye()
     if t == "empty":
         return Empty()
+    if t == "special":
+        values = o["values"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError(f"bad special values {o!r}")
+        return Special(tuple(values), _float_from_json(o["density"]))
     raise ValueError(f"unknown tensor init {t!r}")
 
 
@@ -742,6 +816,8 @@ def _describe_init(init: Init) -> str:
         return f"arange({init.start}, step={init.step})"
     if isinstance(init, Linspace):
         return f"linspace({init.start:g}, {init.end:g})"
+    if isinstance(init, Special):
+        return f"special({', '.join(init.values)}; {init.density:g})"
     return type(init).__name__.lower()
 
 

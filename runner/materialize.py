@@ -53,6 +53,17 @@ Note [Value generation and casting]
       bounds.  Empty draws what a harmless default would: Uniform(0, 1) for
       floating and complex dtypes, integers in ``[0, 10)`` for integer
       dtypes, 0/1 for ``bool``.
+    - Special draws its other elements as the dtype's default (Normal(0, 1)
+      for floating and complex dtypes, real then imaginary parts; integers in
+      ``[0, 10)``; 0/1 for ``bool``), then ``ceil(density * numel)``
+      distinct positions of the base in random order (``Generator.choice``
+      without replacement); the ``j``-th gets ``values[j % len(values)]``.
+      Each name is resolved for the dtype (``finfo``/``iinfo`` of its
+      storage type, the component type for complex) to a float64 or, for
+      ``max``/``min`` of integers, an exact integer, and cast by the rules
+      below.  So ``max`` is 127 in ``int8``, ``inf`` in ``int8`` is also
+      127, ``nan`` in an integer dtype is 0, and the float8 types without
+      infinities get NaN for ``inf``.
     - Fill, Data, Arange, Linspace and Eye are exact and draw nothing.
       Arange is ``start + i * step`` (in int64 when both are ints and the
       range fits); Linspace has numel points; Eye has ones on the diagonal of
@@ -111,6 +122,7 @@ from miner.records import (
     Literal,
     Normal,
     Seq,
+    Special,
     TensorSpec,
     Uniform,
     Unknown,
@@ -435,6 +447,8 @@ def _values(
             return _cast(random(lambda: gen.uniform(0.0, 1.0, size=n)), dtype, path)
         high = 2 if cat == "bool" else 10
         return _cast(gen.integers(0, high, size=n, dtype=np.int64), dtype, path)
+    if isinstance(init, Special):
+        return _special(init, dtype, n, gen, path)
     if isinstance(init, Fill):
         one = _scalars((init.value,), dtype, path)
         out = np.empty(n, dtype=one.dtype)
@@ -466,6 +480,65 @@ def _values(
             eye[..., idx, idx] = 1
         return _cast(eye.reshape(n), dtype, path)
     raise InternalError(f"{path}: not a tensor init: {init!r}")
+
+
+def _special(init: Special, dtype: str, n: int, gen: np.random.Generator, path: str) -> np.ndarray:
+    """See Note [Value generation and casting]: the default draw, then the
+    special values at ``ceil(density * n)`` positions chosen by ``gen``."""
+    cat = dtype_category(dtype)
+    if cat in ("float", "complex"):
+        base = gen.normal(0.0, 1.0, size=n)
+        if cat == "complex":
+            base = base + 1j * gen.normal(0.0, 1.0, size=n)
+    else:
+        base = gen.integers(0, 2 if cat == "bool" else 10, size=n, dtype=np.int64)
+    out = _cast(base, dtype, path).copy()
+    k = min(n, math.ceil(init.density * n))
+    positions = gen.choice(n, size=k, replace=False)  # distinct, in random order
+    step = len(init.values)
+    for j, name in enumerate(init.values):  # position i gets values[i % step]
+        out[positions[j::step]] = _special_value(name, dtype, path)
+    return out
+
+
+def _special_value(name: str, dtype: str, path: str) -> np.generic:
+    """One :data:`~miner.records.SPECIAL_VALUES` name as a scalar of
+    ``dtype``'s storage type."""
+    cat, storage = dtype_category(dtype), storage_dtype(dtype)
+    if cat == "int" and name in ("max", "min"):
+        lo, hi = _int_range(storage)
+        return np.array(hi if name == "max" else lo, dtype=storage)[()]
+    if cat == "bool" and name in ("max", "min"):
+        return np.bool_(name == "max")
+    if cat in ("float", "complex"):
+        component = storage if cat == "float" else np.dtype(
+            {8: np.float32, 16: np.float64}.get(storage.itemsize, np.float16)
+        )
+        info = ml_dtypes.finfo(component)
+    else:
+        info = ml_dtypes.finfo(np.float64)
+    exact = {
+        "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "0": 0.0, "-0": -0.0,
+        "1": 1.0, "-1": -1.0,
+    }
+    if name in exact:
+        value = exact[name]
+    elif name == "max":
+        value = float(info.max)
+    elif name == "min":
+        value = float(info.min)
+    elif name == "tiny":
+        value = float(info.tiny)
+    elif name in ("denormal", "-denormal"):
+        value = math.copysign(float(info.smallest_subnormal), -1.0 if name[0] == "-" else 1.0)
+    elif name == "eps":
+        value = float(info.eps)
+    elif name in ("huge", "-huge"):
+        value = math.copysign(2.0 ** (int(info.maxexp) // 2), -1.0 if name[0] == "-" else 1.0)
+    else:
+        raise InternalError(f"{path}: unknown special value {name!r}")
+    arr = np.array([value], dtype=np.complex128 if cat == "complex" else np.float64)
+    return _cast(arr, dtype, path)[0]
 
 
 def _int_range(storage: np.dtype) -> tuple[int, int]:
