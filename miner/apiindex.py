@@ -142,6 +142,7 @@ __all__ = [
     "SymbolKind",
     "build_index",
     "collect_docstrings",
+    "installed_frameworks",
     "load_or_build",
     "load_or_collect_docstrings",
 ]
@@ -1413,19 +1414,27 @@ def _tail(log: Path, lines: int = 5) -> str:
     return ("\n" + "\n".join(text)) if text else ""
 
 
+def installed_frameworks() -> tuple[str, ...]:
+    """The frameworks of :data:`FRAMEWORKS` installed here (found without
+    importing them)."""
+    import importlib.util
+
+    return tuple(f for f in FRAMEWORKS if importlib.util.find_spec(f) is not None)
+
+
 def load_or_build(
-    frameworks: Sequence[str] = FRAMEWORKS,
+    frameworks: Sequence[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> ApiIndex:
-    """The index of ``frameworks`` (plus numpy and ``math``), from the cache
-    or built in child processes: the caller never imports torch or
-    TensorFlow.
+    """The index of ``frameworks`` (default: those installed; plus numpy
+    and ``math``), from the cache or built in child processes: the caller
+    never imports torch or TensorFlow.
 
     The cache lives in ``cache_dir``, else ``$SEAMFUZZ_CACHE``, else
     ``~/.cache/seamfuzz``, one file per framework named by a hash of the
     installed versions; missing parts are built concurrently, each child's
     stderr going to a ``.log`` file beside it."""
-    names = _check_frameworks(frameworks)
+    names = _check_frameworks(installed_frameworks() if frameworks is None else frameworks)
     parts = names or ("base",)
     directory = _cache_dir(cache_dir)
     files = {part: directory / f"{_cache_key('apiindex', part)}.json" for part in parts}

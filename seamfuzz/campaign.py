@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
@@ -18,14 +19,15 @@ from miner.errors import InvalidArgument
 from miner.records import CallRecord
 from runner.contract import Verdict, VerdictKind
 from runner.deny import denied_record
-from runner.dispatch import Runner, judge_case
+from runner.dispatch import judge_case
 from runner.execute import CaseResult, CaseTask
 from runner.modes import REFERENCE, ModeSpec, parse_mode, parse_modes
 from runner.observation import Observation, Outcome
-from seamfuzz.store import CampaignStore, case_id
+from seamfuzz.executors import Executor, LocalExecutor
+from seamfuzz.store import CampaignStore, NewCase, case_id
 
-__all__ = ["DEFAULT_TARGETS", "modes_by_framework", "select_records", "run_records",
-           "CaseOutcome", "library_versions"]
+__all__ = ["DEFAULT_TARGETS", "modes_by_framework", "select_records", "mined_cases",
+           "run_cases", "run_records", "CaseOutcome", "library_versions", "record_settings"]
 
 #: Target modes when ``--modes`` is not given.
 DEFAULT_TARGETS = {
@@ -92,37 +94,39 @@ def _skipped(task: CaseTask, reason: str) -> tuple[CaseResult, list[Verdict]]:
     return CaseResult(task.case_id, obs), verdicts
 
 
-def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
-                store: CampaignStore, *, seed: int = 0, jobs: int = 1, timeout: float = 120.0,
-                origin: str = "mined", max_elements: Optional[int] = None,
-                confirm_limit: int = 100,
-                on_start: Optional[Callable[[int], None]] = None
-                ) -> Iterator[CaseOutcome]:
-    """Run each record once (seed ``seed``) in its framework's modes.
+def mined_cases(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
+                seed: int) -> list[NewCase]:
+    """Each record run once, as it is, with seed ``seed``."""
+    return [NewCase(case_id(rec, seed), rec, seed, "mined", modes[rec.framework])
+            for rec in records if rec.framework in modes]
 
-    Every case is written to ``store`` as pending before anything runs;
-    cases already done in the store are not run again (a rerun of the same
-    command continues where it stopped).  Denied APIs are stored as skipped
-    with the reason.  Yields each case's outcome as it completes.
+
+def run_cases(cases: Sequence[NewCase], store: CampaignStore, executor: Executor, *,
+              max_elements: Optional[int] = None, confirm_limit: int = 100,
+              deadline: Optional[float] = None,
+              on_start: Optional[Callable[[int], None]] = None) -> Iterator[CaseOutcome]:
+    """Store ``cases`` as pending, then run those not done yet and store
+    their observations and verdicts; yields each case's outcome as it
+    completes.
+
+    Cases already done in the store are not run again, so a rerun of the
+    same command continues where it stopped.  Denied APIs are stored as
+    skipped with the reason.  Past ``deadline`` (a ``time.monotonic()``
+    value) nothing more is dispatched; what did not finish stays pending.
     """
+    store.add_cases(cases)
     tasks: list[CaseTask] = []
     skipped: list[tuple[CaseTask, str]] = []
-    entries = []
-    for rec in records:
-        if rec.framework not in modes:
+    kw = {} if max_elements is None else {"max_elements": max_elements}
+    for case in cases:
+        if store.status(case.id) == "done":
             continue
-        cid = case_id(rec, seed)
-        kw = {} if max_elements is None else {"max_elements": max_elements}
-        task = CaseTask(cid, rec, seed, modes[rec.framework], **kw)
-        entries.append((cid, rec, seed, origin, task.modes))
-        if store.status(cid) == "done":
-            continue
-        why = denied_record(rec)
+        task = CaseTask(case.id, case.record, case.seed, case.modes, **kw)
+        why = denied_record(case.record)
         if why:
             skipped.append((task, f"denied: {why}"))
         else:
             tasks.append(task)
-    store.add_cases(entries)
     if on_start is not None:
         on_start(len(tasks) + len(skipped))
     for task, why in skipped:
@@ -130,6 +134,7 @@ def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]]
         store.put_result(task.case_id, result.observations, verdicts)
         yield CaseOutcome(task.case_id, task.record, task.seed, result.observations,
                           tuple(verdicts))
+
     def finish(task: CaseTask, result: CaseResult, verdicts: list[Verdict]) -> CaseOutcome:
         extra = [o for o in (result.ref_repeat, result.oracle) if o is not None]
         store.put_result(task.case_id, (*result.observations, *extra), verdicts)
@@ -139,15 +144,23 @@ def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]]
     first: dict[str, list[Verdict]] = {}
     first_results: dict[str, CaseResult] = {}
     confirm: list[CaseTask] = []
-    with Runner(jobs=jobs, timeout=timeout, log_dir=store.dir) as runner:
-        for task, result in runner.run(tasks):
-            verdicts = judge_case(task, result)
-            if any(v.breaking for v in verdicts):
-                first[task.case_id] = verdicts
-                first_results[task.case_id] = result
-                confirm.append(task)
-                continue
-            yield finish(task, result, verdicts)
+    if tasks:
+        results = executor.run(tasks)
+        try:
+            for task, result in results:
+                verdicts = judge_case(task, result)
+                if any(v.breaking for v in verdicts):
+                    first[task.case_id] = verdicts
+                    first_results[task.case_id] = result
+                    confirm.append(task)
+                else:
+                    yield finish(task, result, verdicts)
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
     # Note [Confirmation in a clean worker]
     #     A worker runs many cases; a call that changes global library state
     #     (a renamed device backend, an instrumentation switch) the deny list
@@ -157,25 +170,39 @@ def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]]
     #     by the confirmations could be poisoned by the first of them), and
     #     that run's verdicts are stored; when it no longer breaks, the first
     #     run's finding is kept in the detail.  Past ``confirm_limit`` cases
-    #     the first verdicts are stored as they are, saying so.
-    for n, task in enumerate(confirm):
-        if n >= confirm_limit:
+    #     the first verdicts are stored as they are, saying so (the count is
+    #     kept in the store, so it holds across rounds and reruns).
+    for task in confirm:
+        if store.confirmations() >= confirm_limit:
             verdicts = [dataclasses.replace(v, detail=f"{v.detail} (not confirmed in a clean "
                                                           f"worker: over the limit)")
                         for v in first[task.case_id]]
             yield finish(task, first_results[task.case_id], verdicts)
             continue
-        with Runner(jobs=1, timeout=timeout, batch=1, log_dir=store.dir) as clean:
-            ((_, result),) = list(clean.run([task]))
-            verdicts = judge_case(task, result)
-            if not any(v.breaking for v in verdicts):
-                before = {v.target: v for v in first[task.case_id]}
-                verdicts = [dataclasses.replace(v, detail=(
-                    f"{v.detail}; not reproduced in a clean worker, the first run said "
-                    f"{before[v.target].kind.value}: {before[v.target].detail}")[:4000])
-                    if v.target in before and before[v.target].breaking else v
-                    for v in verdicts]
-            yield finish(task, result, verdicts)
+        store.count_confirmation()
+        result = executor.run_clean(task)
+        verdicts = judge_case(task, result)
+        if not any(v.breaking for v in verdicts):
+            before = {v.target: v for v in first[task.case_id]}
+            verdicts = [dataclasses.replace(v, detail=(
+                f"{v.detail}; not reproduced in a clean worker, the first run said "
+                f"{before[v.target].kind.value}: {before[v.target].detail}")[:4000])
+                if v.target in before and before[v.target].breaking else v
+                for v in verdicts]
+        yield finish(task, result, verdicts)
+
+
+def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
+                store: CampaignStore, *, seed: int = 0, jobs: int = 1, timeout: float = 120.0,
+                max_elements: Optional[int] = None, confirm_limit: int = 100,
+                on_start: Optional[Callable[[int], None]] = None
+                ) -> Iterator[CaseOutcome]:
+    """Run each record once (seed ``seed``) in its framework's modes on the
+    local executor (see :func:`run_cases`)."""
+    with LocalExecutor(jobs=jobs, timeout=timeout, log_dir=store.dir) as executor:
+        yield from run_cases(mined_cases(records, modes, seed), store, executor,
+                             max_elements=max_elements, confirm_limit=confirm_limit,
+                             on_start=on_start)
 
 
 def library_versions() -> dict[str, str]:

@@ -4,7 +4,6 @@ nothing from the corpus runs, re-mining is incremental."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 import pytest

@@ -8,7 +8,12 @@ fuzzer that finds it must tell that shape apart from its neighbours:
 ``aborting_backend``      ``os.abort()`` when an input has a dim of 5
 ``hanging_backend``       never returns when an input has a dim of 6
 ``wrong_transform``       silent wrong result (TF) when an input has a dim of 7
+``strided_backend``       silent wrong result when an input is not contiguous
+``half_transform``        silent wrong result (TF) when an input is float16
 ========================  ====================================================
+
+The last two are for campaign tests: the seed calls take contiguous float32
+inputs, so only the mutator's layout and dtype operators reach the bug.
 
 ``correct_backend`` and ``correct_transform`` are the control group: the
 same plumbing without the bug, so any discrepancy they produce is the
@@ -46,6 +51,8 @@ __all__ = [
     "hanging_backend",
     "correct_transform",
     "wrong_transform",
+    "strided_backend",
+    "half_transform",
 ]
 
 #: A dimension of this size triggers the wrong result (torch and TF).
@@ -151,6 +158,42 @@ def wrong_transform(fn: Callable) -> Callable:
     def run(*args: Any) -> Any:
         out = graph_fn(*args)
         return tf.nest.map_structure(scale, out) if _has_dim(args, WRONG_DIM) else out
+
+    return run
+
+
+def strided_backend(gm: Any, example_inputs: list) -> Callable:
+    """Correct, except that the first floating output is off by
+    :data:`WRONG_OFFSET` when an input tensor is not contiguous (a
+    transposed, strided or expanded view): a compiler that assumes dense
+    row-major inputs."""
+
+    def run(*args: Any) -> Any:
+        outputs = gm.forward(*args)
+        if any(hasattr(t, "is_contiguous") and not t.is_contiguous() for t in args):
+            return _nudge_first_float(outputs)
+        return outputs
+
+    return run
+
+
+def half_transform(fn: Callable) -> Callable:
+    """``tf.function(fn)`` whose floating outputs are scaled by
+    :data:`WRONG_FACTOR` when an input is float16."""
+    import tensorflow as tf
+
+    graph_fn = tf.function(fn)
+
+    def scale(t: Any) -> Any:
+        if isinstance(t, tf.Tensor) and t.dtype.is_floating:
+            return t * tf.constant(WRONG_FACTOR, dtype=t.dtype)
+        return t
+
+    def run(*args: Any) -> Any:
+        out = graph_fn(*args)
+        if any(isinstance(t, tf.Tensor) and t.dtype == tf.float16 for t in args):
+            return tf.nest.map_structure(scale, out)
+        return out
 
     return run
 

@@ -1,0 +1,204 @@
+"""Executors: where a campaign's cases run.
+
+An executor takes :class:`~runner.execute.CaseTask` objects and yields
+``(task, result)`` pairs as results arrive; the campaign (the driver) alone
+judges them and writes the store.  Both executors keep the runner's
+isolation rules: every case runs in a spawned worker process of its
+framework that a crash or a hang cannot take down with it.
+
+- :class:`LocalExecutor`: the runner's worker pools on this machine.
+- :class:`RayExecutor`: the same workers hosted by Ray actors on a cluster
+  (an optional extra, ``pip install .[ray]``).
+
+Both offer :meth:`run_clean`, one case in a worker that ran nothing else
+(Note [Confirmation in a clean worker] in :mod:`seamfuzz.campaign`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any, Iterable, Iterator, Optional, Protocol
+
+from miner.errors import InvalidArgument
+from runner.dispatch import BATCH, Runner
+from runner.execute import CaseResult, CaseTask
+
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor"]
+
+
+class Executor(Protocol):
+    """What the campaign needs from an executor."""
+
+    def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]: ...
+
+    def run_clean(self, task: CaseTask) -> CaseResult: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """``jobs`` workers per framework on this machine (a :class:`Runner`
+    that lives as long as the executor, so compiled callables are reused
+    across the campaign's rounds)."""
+
+    def __init__(self, *, jobs: int, timeout: float, log_dir: str, batch: int = BATCH) -> None:
+        self.timeout = timeout
+        self.log_dir = log_dir
+        self._runner = Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir)
+
+    def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
+        return self._runner.run(tasks)
+
+    def run_clean(self, task: CaseTask) -> CaseResult:
+        with Runner(jobs=1, timeout=self.timeout, batch=1, log_dir=self.log_dir) as clean:
+            ((_, result),) = list(clean.run([task]))
+        return result
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Host:
+    """The body of a Ray actor: one runner worker per framework, kept for
+    the actor's life (compiled callables are reused between batches).
+
+    Note [Workers inside actors]
+        The actor does not run cases in its own process: it hosts a
+        :class:`Runner`, whose spawned worker runs them.  A case that
+        segfaults or hangs kills that worker, which the runner replaces,
+        exactly as on the local executor; the actor survives and reports
+        the crash as an observation.  So the verdicts do not depend on the
+        executor.
+    """
+
+    def __init__(self, timeout: float, batch: int, log_dir: str) -> None:
+        self.timeout = timeout
+        self.log_dir = log_dir
+        os.makedirs(log_dir, exist_ok=True)
+        self.runner = Runner(jobs=1, timeout=timeout, batch=batch, log_dir=log_dir)
+
+    def run(self, tasks: list[CaseTask]) -> list[tuple[CaseTask, CaseResult]]:
+        return list(self.runner.run(tasks))
+
+    def run_clean(self, task: CaseTask) -> CaseResult:
+        with Runner(jobs=1, timeout=self.timeout, batch=1, log_dir=self.log_dir) as clean:
+            ((_, result),) = list(clean.run([task]))
+        return result
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise InvalidArgument("--executor ray needs Ray: pip install 'seamfuzz[ray]'") from None
+    return ray
+
+
+class RayExecutor:
+    """Cases in batches on Ray actors that each host a runner worker.
+
+    ``address`` is passed to ``ray.init``: ``None`` starts a local Ray
+    instance with ``jobs`` CPUs, ``"auto"`` joins the cluster this machine
+    belongs to, ``"ray://host:port"`` a remote one.  ``jobs`` actors are
+    started (0: one per CPU of the cluster).  Results stream back to the
+    driver as batches finish.  The cluster's nodes need seamfuzz and the
+    same library versions installed.
+    """
+
+    def __init__(self, *, jobs: int, timeout: float, log_dir: str,
+                 address: Optional[str] = None, batch: int = BATCH) -> None:
+        ray = self._ray = _ray()
+        self.timeout = timeout
+        self.batch = batch
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            if address:
+                kwargs["address"] = address
+            elif jobs:
+                kwargs["num_cpus"] = jobs
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise InvalidArgument(f"cannot start or join Ray at {address or 'local'}: "
+                                      f"{exc}") from None
+            self._started = True
+        if not jobs:
+            jobs = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actor = ray.remote(num_cpus=1)(_Host)
+        self._actors = [actor.remote(timeout, batch, log_dir) for _ in range(jobs)]
+        self._clean_actor = ray.remote(num_cpus=0)(_Host)
+        self.log_dir = log_dir
+
+    def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
+        ray = self._ray
+        by_fw: dict[str, list[CaseTask]] = {}
+        for t in tasks:
+            fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
+            by_fw.setdefault(fw, []).append(t)
+        # Frameworks one after the other, as the local runner: an actor's
+        # worker of each framework then stays warm for the next round.
+        batches: deque[list[CaseTask]] = deque(
+            fw_tasks[i:i + self.batch] for fw_tasks in by_fw.values()
+            for i in range(0, len(fw_tasks), self.batch))
+        idle = deque(self._actors)
+        running: dict[Any, Any] = {}
+        while batches or running:
+            while batches and idle:
+                actor = idle.popleft()
+                running[actor.run.remote(batches.popleft())] = actor
+            (ready,), _ = ray.wait(list(running), num_returns=1)
+            actor = running.pop(ready)
+            idle.append(actor)
+            yield from ray.get(ready)
+
+    def run_clean(self, task: CaseTask) -> CaseResult:
+        ray = self._ray
+        host = self._clean_actor.remote(self.timeout, 1, self.log_dir)
+        try:
+            return ray.get(host.run_clean.remote(task))
+        finally:
+            ray.kill(host)
+
+    def close(self) -> None:
+        ray = self._ray
+        for actor in self._actors:
+            try:
+                ray.get(actor.close.remote(), timeout=30)
+            except Exception:  # an actor that is already gone
+                pass
+            ray.kill(actor)
+        self._actors = []
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+    def __enter__(self) -> "RayExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(kind: str, *, jobs: int, timeout: float, log_dir: str,
+                  address: Optional[str] = None) -> Any:
+    """``local`` or ``ray`` (see the classes)."""
+    if kind == "local":
+        if address:
+            raise InvalidArgument("--ray-address needs --executor ray")
+        return LocalExecutor(jobs=jobs or os.cpu_count() or 1, timeout=timeout,
+                             log_dir=log_dir)
+    if kind == "ray":
+        return RayExecutor(jobs=jobs, timeout=timeout, log_dir=log_dir, address=address)
+    raise InvalidArgument(f"unknown executor {kind!r}: local or ray")
