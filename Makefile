@@ -24,17 +24,21 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 # The demo mines the installed libraries' doc examples and the seed snippets,
-# shows the most used APIs, checks one call from torch's own documentation on
-# which torch.compile disagrees with eager mode (exit status 1 is the finding,
-# hence the leading '-'), and runs the mined calls of a few APIs in every mode.
-DEMO_APIS := torch.cumsum torch.nn.MultiLabelMarginLoss torch.softmax torch.sort \
+# shows the most used APIs, runs a fuzzing campaign of a few minutes over a
+# few APIs in torch.compile, tf.function and XLA, triages what broke
+# (clusters, the axis that flips each, shrunk cases, reproducers) and writes
+# the report.
+DEMO_APIS := torch.nn.MultiLabelMarginLoss torch.cumsum torch.softmax torch.sort \
 	tf.math.reduce_max tf.math.cumsum tf.nn.softmax tf.linalg.matmul
+DEMO_OUT := results/demo
 
 demo: venv
 	$(VENV)/bin/seamfuzz mine snippets/seeds --docs torch tensorflow
 	$(VENV)/bin/seamfuzz apis --top 15
-	-$(VENV)/bin/seamfuzz check 'torch.nn.MultiLabelMarginLoss()(torch.tensor([[0.1, 0.2, 0.4, 0.8]]), torch.tensor([[3, 0, -1, 1]]))'
-	$(VENV)/bin/seamfuzz run --api $(DEMO_APIS) --modes torch.compile,tf.function,tf.xla --out results/demo
+	$(VENV)/bin/seamfuzz fuzz --api $(DEMO_APIS) --modes torch.compile,tf.function,tf.xla \
+		--mutants 24 --seconds 300 --out $(DEMO_OUT)
+	$(VENV)/bin/seamfuzz triage $(DEMO_OUT) --shrink-seconds 20
+	$(VENV)/bin/seamfuzz report $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -392,10 +392,355 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------
+# fuzz
+# ---------------------------------------------------------------------------
+
+
+def _add_fuzz(sub: Any) -> None:
+    p = sub.add_parser(
+        "fuzz", formatter_class=_Formatter,
+        help="a fuzzing campaign: mined calls and their mutants in every mode",
+        description="""\
+Run a fuzzing campaign.  APIs are taken in order of how much the corpus uses
+them; for each, its mined records run first, then mutants (dtype, type,
+shape and rank, special values, memory layout, arguments borrowed from other
+APIs, optional arguments dropped or added, in-place and out= variants) up to
+--mutants per API or until --seconds are spent.  The reference mode's
+acceptance of each round of mutants steers the next round toward operators
+that keep inputs valid.  Every case is stored in DIR/campaign.sqlite before
+it runs: running the same command again on the same --out continues where it
+stopped, even after kill -9.""",
+        epilog="""\
+examples:
+  seamfuzz fuzz --api torch.cumsum 'tf.math.*' --mutants 50 --out results/c1
+  seamfuzz fuzz --modes torch.compile --seconds 600 --json
+  seamfuzz fuzz --executor ray --ray-address auto --out results/big""")
+    p.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="STORE", help="corpus store")
+    p.add_argument("--api", nargs="+", default=[], metavar="GLOB",
+                   help="only APIs matching these patterns (public aliases accepted); "
+                        "default: every API in the corpus")
+    p.add_argument("--mutants", type=int, default=200, metavar="N",
+                   help="mutants per API, on top of its mined records")
+    p.add_argument("--seconds", type=float, default=0, metavar="S",
+                   help="time budget of the whole campaign (0: none); a rerun continues")
+    p.add_argument("--max-elements", type=int, default=1 << 20, metavar="N",
+                   help="cap on the input tensor elements of a case")
+    p.add_argument("--out", default=os.path.join("results", "fuzz"), metavar="DIR",
+                   help="campaign directory")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="worker processes (local: per framework; ray: actors; "
+                        "0: one per core)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where cases run: this machine's worker pool, or Ray actors")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join (auto, ray://host:port); default: start a "
+                        "local Ray instance")
+    _add_common_run_args(p)
+    p.set_defaults(func=cmd_fuzz)
+
+
+def _print_campaign(store: Any, seconds: float, apis: dict[str, dict[str, int]],
+                    boundaries: dict[str, dict[str, int]]) -> None:
+    width = max([len(a) for a in apis] + [3])
+    print(f"{'api':<{width}}  {'cases':>6}  {'valid':>6}  {'discrepancies':>13}")
+    for api, c in apis.items():
+        rate = f"{100 * c['valid'] / c['cases']:.0f}%" if c["cases"] else "-"
+        print(f"{api:<{width}}  {c['cases']:>6}  {rate:>6}  {c['discrepancies']:>13}")
+    total = sum(a["cases"] for a in apis.values())
+    total_valid = sum(a["valid"] for a in apis.values())
+    print(f"\n{total} cases, {total_valid} valid "
+          f"({100 * total_valid / max(total, 1):.1f}%), {seconds:.1f} s")
+    for fw, c in sorted(store.framework_counts().items()):
+        parts = [f"{fw}: {c['cases']} cases, {100 * c['valid'] / max(c['cases'], 1):.1f}% valid"]
+        if c["mined"]:
+            parts.append(f"mined {100 * c['mined_valid'] / c['mined']:.1f}%")
+        if c["mutants"]:
+            parts.append(f"mutants {100 * c['mutants_valid'] / c['mutants']:.1f}%")
+        print("  " + ", ".join(parts))
+    print()
+    for boundary, counts in boundaries.items():
+        print(f"{boundary}: " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from miner import apiindex
+    from miner.store import CorpusStore
+    from seamfuzz.campaign import modes_by_framework, record_settings, select_records
+    from seamfuzz.executors import make_executor
+    from seamfuzz.fuzz import FuzzSettings, build_mutator, fuzz, order_apis
+    from seamfuzz.store import CampaignStore
+
+    if args.timeout <= 0:
+        raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
+    if args.jobs < 0:
+        raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
+    if args.mutants < 0:
+        raise InvalidArgument(f"--mutants must be >= 0, got {args.mutants}")
+    if args.seconds < 0:
+        raise InvalidArgument(f"--seconds must be >= 0, got {args.seconds}")
+    if args.max_elements < 1:
+        raise InvalidArgument(f"--max-elements must be >= 1, got {args.max_elements}")
+    if args.ray_address and args.executor != "ray":
+        raise InvalidArgument("--ray-address needs --executor ray")
+    modes = modes_by_framework(args.modes, args.reference)
+    if not os.path.exists(args.corpus):
+        raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
+    with CorpusStore(args.corpus, create=False) as corpus:
+        records = [r for r in corpus.records() if r.framework in modes]
+    index = apiindex.load_or_build()
+    records = select_records(records, args.api, index)
+    if not records:
+        raise InvalidArgument("no records match" + (f" {args.api}" if args.api else ""))
+    settings = FuzzSettings(seed=args.seed, mutants=args.mutants,
+                            seconds=args.seconds or None, max_elements=args.max_elements)
+    quiet = args.json and not sys.stderr.isatty()
+    start = time.perf_counter()
+    with CampaignStore(args.out) as store:
+        record_settings(store, {"command": "fuzz", "corpus": args.corpus, "api": args.api,
+                                "modes": modes, "seed": args.seed, "timeout": args.timeout,
+                                "mutants": args.mutants, "seconds": args.seconds,
+                                "max_elements": args.max_elements, "executor": args.executor})
+        if not quiet:
+            print(f"preparing mutators for {len(order_apis(records))} APIs", file=sys.stderr)
+        mutator = build_mutator(records, index, settings)
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, desc="fuzz", unit="case", file=sys.stderr, disable=quiet,
+                   dynamic_ncols=True, leave=False)
+        valid = broken = done = 0
+        executor = make_executor(args.executor, jobs=args.jobs, timeout=args.timeout,
+                                 log_dir=store.dir, address=args.ray_address)
+        with bar, executor:
+            def total(n: int) -> None:
+                bar.reset(n)
+
+            for out in fuzz(records, modes, store, executor, mutator, settings,
+                            on_total=total):
+                done += 1
+                valid += out.observations[0].outcome.value == "returned"
+                broken += any(v.breaking for v in out.verdicts)
+                bar.set_postfix(valid=f"{100 * valid / done:.0f}%", discrepancies=broken,
+                                refresh=False)
+                bar.update(1)
+        boundaries = store.verdict_counts()
+        counts = store.api_counts()
+        order = order_apis(records)
+        apis = {a: counts[a] for a in order if a in counts}
+        seconds = time.perf_counter() - start
+        if args.json:
+            total_cases = sum(a["cases"] for a in apis.values())
+            print(json.dumps({"cases": total_cases,
+                              "valid": sum(a["valid"] for a in apis.values()),
+                              "seconds": round(seconds, 2), "boundaries": boundaries,
+                              "apis": apis}))
+            return 0
+        _print_campaign(store, seconds, apis, boundaries)
+    print(f"\nstore: {os.path.join(args.out, 'campaign.sqlite')}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# triage, report, replay
+# ---------------------------------------------------------------------------
+
+
+def _open_campaign(directory: str) -> Any:
+    from seamfuzz.store import CampaignStore
+
+    if not os.path.isdir(directory):
+        raise InvalidArgument(f"{directory}: no such campaign directory")
+    return CampaignStore(directory, create=False)
+
+
+def _add_triage(sub: Any) -> None:
+    p = sub.add_parser(
+        "triage", formatter_class=_Formatter,
+        help="cluster a campaign's discrepancies, attribute, shrink, write reproducers",
+        description="""\
+Group the discrepancies of a campaign into clusters (same API, boundary,
+verdict kind, normalized error, numeric pattern and dtype family), re-run
+each cluster's smallest case across a matrix of modes and variants to name
+the axis that flips the result (dynamo / aot_autograd / inductor, graph /
+xla, device, dtype, layout, static / dynamic shapes), shrink it while its
+signature holds, and write a standalone reproducer DIR/repros/<cluster>.py
+that exits 1 while the discrepancy reproduces.  Results are stored in
+DIR/campaign.sqlite; `seamfuzz report DIR` shows them.""",
+        epilog="known issues file (TOML), one entry per known problem:\n"
+               "  [[known]]\n  api = \"tf.math.reduce_max\"\n  target = \"tf.xla*\"\n"
+               "  reason = \"XLA's max does not propagate NaN\"\n"
+               "  link = \"https://example.org/issue/1\"")
+    p.add_argument("dir", metavar="DIR", help="campaign directory (holds campaign.sqlite)")
+    p.add_argument("--no-shrink", action="store_true", help="do not shrink the cases")
+    p.add_argument("--shrink-seconds", type=float, default=60.0, metavar="S",
+                   help="time budget for shrinking one cluster")
+    p.add_argument("--known", metavar="FILE",
+                   help="known issues (TOML); default: DIR/known_issues.toml if present")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="worker processes per framework (0: one per core)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds one re-run may take before it counts as a hang")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_triage)
+
+
+def _load_known(path: Optional[str], directory: str) -> Any:
+    from triage.known import load_known
+
+    if path is None:
+        default = os.path.join(directory, "known_issues.toml")
+        path = default if os.path.exists(default) else None
+    elif not os.path.exists(path):
+        raise InvalidArgument(f"{path}: no such known-issues file")
+    return load_known(path) if path else None
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    from seamfuzz.executors import LocalExecutor
+    from seamfuzz.triaging import triage_store
+
+    if args.shrink_seconds < 0:
+        raise InvalidArgument(f"--shrink-seconds must be >= 0, got {args.shrink_seconds}")
+    if args.timeout <= 0:
+        raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
+    if args.jobs < 0:
+        raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
+    quiet = args.json and not sys.stderr.isatty()
+    with _open_campaign(args.dir) as store:
+        known = _load_known(args.known, args.dir)
+
+        def progress(n: int, total: int, c: Any) -> None:
+            if not quiet:
+                print(f"[{n + 1}/{total}] {c.api}: {c.kind} on {c.target} "
+                      f"({c.cases} cases)", file=sys.stderr)
+
+        with LocalExecutor(jobs=args.jobs or os.cpu_count() or 1, timeout=args.timeout,
+                           log_dir=store.dir) as executor:
+            summary = triage_store(store, executor, do_shrink=not args.no_shrink,
+                                   shrink_seconds=args.shrink_seconds, known=known,
+                                   on_cluster=progress)
+        rows = store.clusters()
+    if args.json:
+        print(json.dumps({"findings": summary.findings, "clusters": summary.clusters,
+                          "dedup_ratio": summary.dedup_ratio, "known": summary.known,
+                          "axes": summary.axes, "seconds": round(summary.seconds, 2)}))
+        return 0
+    print(f"{summary.findings} discrepancies in {summary.clusters} clusters "
+          f"(dedup ratio {summary.dedup_ratio}), {summary.known} known, "
+          f"{summary.seconds:.0f} s")
+    for r in rows:
+        mark = " (known)" if r["known"] else ""
+        print(f"  {r['id']}  {r['kind']:<7} {r['api']}  {r['reference']} -> {r['target']}  "
+              f"axis {r['axis']}  {r['cases']} cases  {r['repro'] or 'no repro'}{mark}")
+    print(f"\nnext: seamfuzz report {args.dir}")
+    return 0
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report", formatter_class=_Formatter,
+        help="write DIR/clusters.json and DIR/report.html, print a Markdown summary",
+        description="""\
+Write the triaged campaign's clusters as DIR/clusters.json and a
+self-contained HTML report DIR/report.html (settings, library versions,
+totals, verdicts per boundary, clusters per axis, the cluster table with
+shrunk cases and links to reproducers), and print a short Markdown summary to
+paste into an issue.  Run `seamfuzz triage DIR` first.""")
+    p.add_argument("dir", metavar="DIR", help="campaign directory (holds campaign.sqlite)")
+    p.add_argument("--known", metavar="FILE",
+                   help="re-match clusters against this known-issues file (TOML)")
+    p.add_argument("--json", action="store_true",
+                   help="print the clusters.json list on stdout instead of Markdown")
+    p.set_defaults(func=cmd_report)
+
+
+def _row_as_cluster(row: Any) -> Any:
+    """What a known-issues entry looks at, from a stored cluster row."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        id=row.id, api=row.api, reference=row.reference, target=row.target, kind=row.kind,
+        signature=SimpleNamespace(message=str(row.signature.get("message", ""))),
+        representative=SimpleNamespace(detail=str(row.example.get("detail", ""))))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from seamfuzz.triaging import report_data
+    from triage.report import clusters_json, render_html, render_markdown
+
+    with _open_campaign(args.dir) as store:
+        if store.get_meta("triaged") is None:
+            raise InvalidArgument(f"{args.dir}: not triaged yet (run `seamfuzz triage "
+                                  f"{args.dir}` first)")
+        data = report_data(store)
+    if args.known:
+        known = _load_known(args.known, args.dir)
+        rows = []
+        for r in data.clusters:
+            entry = known.match(_row_as_cluster(r))
+            rows.append(dataclasses.replace(r, known=entry is not None,
+                                            known_reason=entry.reason if entry else "",
+                                            known_link=(entry.link or "") if entry else ""))
+        data = dataclasses.replace(data, clusters=rows)
+    listing = clusters_json(data)
+    with open(os.path.join(args.dir, "clusters.json"), "w", encoding="utf-8") as fh:
+        json.dump(listing, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    html_path = os.path.join(args.dir, "report.html")
+    with open(html_path, "w", encoding="utf-8") as fh:
+        fh.write(render_html(data))
+    if args.json:
+        print(json.dumps(listing))
+        return 0
+    print(render_markdown(data))
+    print(f"\nreport: {html_path}\nclusters: {os.path.join(args.dir, 'clusters.json')}")
+    return 0
+
+
+def _add_replay(sub: Any) -> None:
+    p = sub.add_parser(
+        "replay", formatter_class=_Formatter,
+        help="run reproducers and tell which still reproduce",
+        description="""\
+Run one reproducer or every *.py in a directory (DIR/repros), each in its
+own process, and tell which still reproduce (exit 1), which are fixed (exit
+0) and which fail to run.  Useful after a library upgrade.  Exit status: 1
+when any reproduces, 0 otherwise.""")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="reproducer files or directories")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                   help="seconds one reproducer may run")
+    p.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+    p.set_defaults(func=cmd_replay)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from triage.replay import format_replay, replay
+
+    for path in args.paths:
+        if not os.path.exists(path):
+            raise InvalidArgument(f"{path}: no such file or directory")
+    if args.timeout <= 0:
+        raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
+    results = replay(args.paths, timeout=args.timeout)
+    if not results:
+        raise InvalidArgument(f"no reproducers (*.py) in {' '.join(args.paths)}")
+    if args.json:
+        print(json.dumps([{"path": str(r.path), "status": r.status.value,
+                           "seconds": round(r.seconds, 2), "detail": r.detail}
+                          for r in results]))
+    else:
+        print(format_replay(results))
+    return 1 if any(r.status.value == "reproduces" for r in results) else 0
+
+
+# ---------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_mine, _add_apis, _add_check, _add_run)
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_mine, _add_apis, _add_check, _add_run,
+                                                _add_fuzz, _add_triage, _add_report,
+                                                _add_replay)
 
 
 def build_parser() -> argparse.ArgumentParser:

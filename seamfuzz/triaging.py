@@ -1,0 +1,202 @@
+"""``seamfuzz triage`` and ``seamfuzz report`` over a campaign store.
+
+The triage stage (:mod:`triage`) works on plain data; this module feeds it
+from ``DIR/campaign.sqlite``, gives it a :data:`~triage.probe.Probe` that
+re-runs cases on the campaign's executor, writes reproducers under
+``DIR/repros/`` and stores the clusters back in the campaign store, so the
+report can be re-derived from the store alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from runner.dispatch import judge_case
+from runner.execute import CaseTask
+from runner.deny import denied_record
+from runner.observation import Observation, Outcome
+from seamfuzz.campaign import library_versions
+from seamfuzz.executors import Executor
+from seamfuzz.store import CampaignStore
+from triage.attribute import attribute
+from triage.cluster import Cluster, cluster, dedup_ratio
+from triage.known import KnownIssues
+from triage.probe import Probe, ProbeCase, ProbeResult
+from triage.report import ClusterRow, ReportData, Totals, example_for
+from triage.shrink import shrink
+from triage.signature import BREAKING_KINDS, Finding
+
+__all__ = ["findings_of", "make_probe", "triage_store", "report_data", "TriageSummary",
+           "device_description"]
+
+
+def device_description(modes: Sequence[str] = ()) -> str:
+    """The machine in words, and the accelerators the modes asked for."""
+    text = f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.system()}"
+    devices = sorted({m.split("device=", 1)[1].split(",")[0] for m in modes
+                      if "device=" in m} - {"cpu"})
+    return text + (f"; modes on {', '.join(devices)}" if devices else "")
+
+
+def findings_of(store: CampaignStore) -> list[Finding]:
+    """Every breaking verdict of the campaign as a :class:`Finding`."""
+    marks = ",".join("?" * len(BREAKING_KINDS))
+    rows = store._conn.execute(
+        "SELECT v.case_id, v.reference, v.target, v.kind, v.detail, v.path FROM verdicts v "
+        f"WHERE v.kind IN ({marks}) ORDER BY v.case_id, v.target", BREAKING_KINDS).fetchall()
+    out = []
+    for cid, ref, tgt, kind, detail, path in rows:
+        case = store.case(cid)
+        obs = store.observations(cid)
+        if case is None or ref not in obs or tgt not in obs:
+            continue
+        out.append(Finding(case_id=cid, api=case.record.api, framework=case.record.framework,
+                           record=case.record, seed=case.seed, reference=ref, target=tgt,
+                           kind=kind, detail=detail, path=path, ref_obs=obs[ref],
+                           tgt_obs=obs[tgt]))
+    return out
+
+
+def make_probe(executor: Executor, *, max_elements: int = 1 << 22) -> Probe:
+    """A probe that runs cases on ``executor`` and judges them."""
+
+    def probe(cases: Sequence[ProbeCase]) -> list[ProbeResult]:
+        tasks = []
+        results: dict[str, ProbeResult] = {}
+        for i, c in enumerate(cases):
+            task = CaseTask(f"probe-{i}", c.record, c.seed, c.modes, max_elements=max_elements)
+            why = denied_record(c.record)
+            if why:
+                obs = {m: Observation(mode=m, outcome=Outcome.SKIPPED, detail=why)
+                       for m in c.modes}
+                results[task.case_id] = ProbeResult(obs, {})
+            else:
+                tasks.append(task)
+        for task, result in executor.run(tasks):
+            verdicts = judge_case(task, result)
+            results[task.case_id] = ProbeResult({o.mode: o for o in result.observations},
+                                                {v.target: v for v in verdicts})
+        return [results[f"probe-{i}"] for i in range(len(cases))]
+
+    return probe
+
+
+@dataclass(frozen=True, slots=True)
+class TriageSummary:
+    """What ``seamfuzz triage`` did."""
+
+    findings: int
+    clusters: int
+    dedup_ratio: float
+    known: int
+    axes: dict[str, int]
+    seconds: float
+
+
+def _command_of(store: CampaignStore) -> str:
+    settings = json.loads(store.get_meta("settings") or "{}")
+    if not settings:
+        return ""
+    words = ["seamfuzz", settings.get("command", "fuzz")]
+    if settings.get("api"):
+        words += ["--api", *settings["api"]]
+    modes = sorted({m for ms in (settings.get("modes") or {}).values() for m in ms[1:]})
+    if modes:
+        words += ["--modes", ",".join(modes)]
+    for key in ("seed", "mutants"):
+        if settings.get(key) is not None:
+            words += [f"--{key}", str(settings[key])]
+    words += ["--out", store.dir]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = True,
+                 shrink_seconds: float = 60.0, known: Optional[KnownIssues] = None,
+                 on_cluster: Optional[Callable[[int, int, Cluster], None]] = None
+                 ) -> TriageSummary:
+    """Cluster the campaign's findings, attribute, shrink and write a
+    reproducer for each cluster, and store the clusters (replacing those of
+    an earlier triage)."""
+    from triage.repro import Observed, ReproUnsupported, Stamp, write_repro
+
+    start = time.monotonic()
+    findings = findings_of(store)
+    clusters = cluster(findings)
+    probe = make_probe(executor)
+    repro_dir = os.path.join(store.dir, "repros")
+    versions = library_versions()
+    command = _command_of(store)
+    rows: list[tuple[Cluster, dict[str, Any]]] = []
+    for n, c in enumerate(clusters):
+        if on_cluster is not None:
+            on_cluster(n, len(clusters), c)
+        rep = c.representative
+        attribution = attribute(rep, probe)
+        best = rep
+        shrunk_info: dict[str, Any] = {}
+        if do_shrink and attribution.axis != "not-reproduced":
+            result = shrink(rep, probe, seconds=shrink_seconds)
+            if result.finding is not None:
+                best = result.finding
+            shrunk_info = {"tried": result.tried, "kept": result.kept,
+                           "seconds": round(result.seconds, 1),
+                           "timed_out": result.timed_out}
+        example = example_for(best)
+        example["case_id"] = rep.case_id
+        example["detail"] = rep.detail[:1000]
+        repro = ""
+        try:
+            path = write_repro(repro_dir, c.id, best.record, best.seed, best.reference,
+                               best.target, best.kind,
+                               observed=Observed(example["reference"], example["target"]),
+                               stamp=Stamp(versions, device_description([best.target]),
+                                           command))
+            repro = os.path.relpath(path, store.dir)
+        except ReproUnsupported as exc:
+            example["repro_unsupported"] = str(exc)
+        entry = known.match(c) if known is not None else None
+        rows.append((c, {
+            "axis": attribution.axis,
+            "axis_detail": {"probes": dict(attribution.probes), "shrink": shrunk_info},
+            "shrunk": {"record": best.record.to_json(), "seed": best.seed},
+            "repro": repro,
+            "known": {"reason": entry.reason, "link": entry.link} if entry else {},
+            "example": example,
+        }))
+    store.put_clusters(rows)
+    axes: dict[str, int] = {}
+    for _, r in rows:
+        axes[r["axis"]] = axes.get(r["axis"], 0) + 1
+    return TriageSummary(len(findings), len(clusters), round(dedup_ratio(findings, clusters), 2),
+                         sum(bool(r["known"]) for _, r in rows), axes,
+                         time.monotonic() - start)
+
+
+def report_data(store: CampaignStore, title: str = "") -> ReportData:
+    """Everything the report shows, from the store."""
+    settings = json.loads(store.get_meta("settings") or "{}")
+    versions = json.loads(store.get_meta("versions") or "{}")
+    apis = store.api_counts()
+    fw = store.framework_counts()
+    totals = Totals(apis=len(apis), cases=sum(a["cases"] for a in apis.values()),
+                    valid=sum(a["valid"] for a in apis.values()),
+                    frameworks={k: (v["valid"], v["cases"]) for k, v in fw.items()})
+    rows = []
+    for row in store.clusters():
+        known = row["known"]
+        rows.append(ClusterRow(
+            id=row["id"], api=row["api"], kind=row["kind"], reference=row["reference"],
+            target=row["target"], axis=row["axis"], cases=row["cases"],
+            signature=row["signature"], repro=row["repro"], known=bool(known),
+            known_reason=known.get("reason", ""), known_link=known.get("link", "") or "",
+            severity=row["severity"], example=row["example"]))
+    modes = [m for ms in (settings.get("modes") or {}).values() for m in ms]
+    return ReportData(title=title or f"seamfuzz report: {store.dir}", settings=settings,
+                      versions=versions, device=device_description(modes), totals=totals,
+                      boundaries=store.verdict_counts(), clusters=rows)

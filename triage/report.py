@@ -1,0 +1,869 @@
+"""The campaign report: ``clusters.json``, ``report.html`` and a Markdown
+summary, rendered from plain data.
+
+The command layer gathers a :class:`ReportData` from the campaign store
+(totals, verdict counts per boundary, one :class:`ClusterRow` per cluster)
+and calls :func:`clusters_json`, :func:`render_markdown` and
+:func:`render_html`, or :func:`write_report` for all three.  Nothing here
+reads the store, imports a framework, or touches the network.
+
+Note [Untrusted text]
+    Every string in a report may come from a library (API names, error
+    messages) or from a mined corpus (argument values, hints), and settings
+    come from the user.  The HTML page escapes every one of them with
+    :func:`html.escape` (quotes included: some land in attributes), links
+    only relative reproducer paths and http(s) issue links, and carries a
+    Content-Security-Policy that allows no network access and runs only the
+    page's own script (by its hash), so a string that slipped through could
+    still not run code.  The Markdown summary escapes ``<``, ``>``, ``&``
+    and table pipes outside code spans.
+
+Note [One file]
+    ``report.html`` must open from a results folder copied anywhere, with no
+    network: the CSS and the script are inline and the charts are inline SVG
+    drawn here, in Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+
+from miner.records import describe_record
+from runner.observation import (
+    ArrayLeaf,
+    MapNode,
+    Node,
+    Observation,
+    OpaqueLeaf,
+    Outcome,
+    ScalarLeaf,
+    SeqNode,
+)
+from triage.cluster import Cluster, dedup_ratio
+from triage.known import KnownEntry
+from triage.signature import Finding, leaf_at, summarize_parts
+
+__all__ = [
+    "KIND_ORDER",
+    "ClusterRow",
+    "ReportData",
+    "Totals",
+    "clusters_json",
+    "describe_observation",
+    "example_for",
+    "render_html",
+    "render_markdown",
+    "row_for",
+    "write_report",
+]
+
+#: Verdict kinds in the order charts and tables show them: the breaking kinds
+#: most severe first, then the rest.
+KIND_ORDER = (
+    "crash", "timeout", "value", "dtype", "shape", "status",
+    "agree", "invalid", "unsupported", "nondeterministic", "too_large", "skipped",
+)
+_BREAKING = frozenset(KIND_ORDER[:6])
+
+# (fill, text colour) per kind; chosen to read as "how bad" at a glance.
+_COLORS = {
+    "crash": ("#7f1d1d", "#fff"),
+    "timeout": ("#6d28d9", "#fff"),
+    "value": ("#dc2626", "#fff"),
+    "dtype": ("#ea580c", "#fff"),
+    "shape": ("#d97706", "#fff"),
+    "status": ("#2563eb", "#fff"),
+    "agree": ("#86c59a", "#12361f"),
+    "invalid": ("#a3a3a3", "#1f1f1f"),
+    "unsupported": ("#cbd5e1", "#1e293b"),
+    "nondeterministic": ("#5eadaa", "#0b2e2d"),
+    "too_large": ("#d6d3d1", "#292524"),
+    "skipped": ("#e7e5e4", "#292524"),
+}
+_OTHER_COLOR = ("#64748b", "#fff")
+
+#: Rows of the Markdown cluster table; the rest are counted.
+MARKDOWN_TOP = 15
+
+
+# ---------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """How much the campaign ran."""
+
+    #: Distinct APIs with at least one case.
+    apis: int
+    #: Cases run.
+    cases: int
+    #: Cases on which the reference returned (the input is in the API's
+    #: domain, so the boundary could be judged).
+    valid: int
+    #: framework -> (valid cases, cases).
+    frameworks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def valid_rate(self) -> float:
+        """``valid / cases`` (0.0 without cases)."""
+        return self.valid / self.cases if self.cases else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    """One cluster as the report shows it (plain data; see :func:`row_for`)."""
+
+    #: The signature key.
+    id: str
+    api: str
+    #: The verdict kind.
+    kind: str
+    reference: str
+    target: str
+    #: The setting that flips the result (``dynamic``, ``dtype``), or "" when
+    #: not attributed.
+    axis: str
+    #: Distinct cases in the cluster.
+    cases: int
+    #: The signature's parts (:meth:`~triage.signature.Signature.parts`).
+    signature: Mapping[str, Any]
+    #: The reproducer, relative to the output folder; "" when none.
+    repro: str
+    #: True when a known-issues entry matches.
+    known: bool
+    known_reason: str
+    known_link: str
+    #: :data:`~triage.cluster.SEVERITY` rank; higher is more severe.
+    severity: int
+    #: ``call`` (the shrunk case, described), ``args`` (its arguments as
+    #: JSON-able data), ``reference`` / ``target`` (what each side observed,
+    #: short) and ``seed``.
+    example: Mapping[str, Any]
+
+    @property
+    def boundary(self) -> str:
+        """``"REFERENCE -> TARGET"``."""
+        return f"{self.reference} -> {self.target}"
+
+    def sort_key(self) -> tuple[int, int, str]:
+        """Most severe first, then more cases first, then by id."""
+        return (-self.severity, -self.cases, self.id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``clusters.json`` object."""
+        return {
+            "id": self.id,
+            "api": self.api,
+            "kind": self.kind,
+            "reference": self.reference,
+            "target": self.target,
+            "boundary": self.boundary,
+            "axis": self.axis,
+            "cases": int(self.cases),
+            "severity": int(self.severity),
+            "signature": dict(self.signature),
+            "summary": summarize_parts(self.signature),
+            "repro": self.repro,
+            "known": bool(self.known),
+            "known_reason": self.known_reason,
+            "known_link": self.known_link,
+            "example": dict(self.example),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportData:
+    """Everything a report shows, as plain data."""
+
+    title: str
+    #: Campaign settings (name -> value), shown as given.
+    settings: Mapping[str, Any]
+    #: Library name -> version (``torch``, ``tensorflow``, ``python``,
+    #: ``seamfuzz``).
+    versions: Mapping[str, str]
+    #: The device the campaign ran on, in words.
+    device: str
+    totals: Totals
+    #: ``"REF -> TGT"`` -> verdict kind -> number of cases.
+    boundaries: Mapping[str, Mapping[str, int]]
+    clusters: Sequence[ClusterRow]
+    #: When the report was made (free text; "" to leave it out, which keeps
+    #: the output byte-identical between runs).
+    generated: str = ""
+
+    def sorted_clusters(self) -> tuple[list[ClusterRow], list[ClusterRow]]:
+        """(new clusters, known clusters), each most severe first."""
+        rows = sorted(self.clusters, key=ClusterRow.sort_key)
+        return [r for r in rows if not r.known], [r for r in rows if r.known]
+
+    @property
+    def findings(self) -> int:
+        """Cases over all clusters."""
+        return sum(int(r.cases) for r in self.clusters)
+
+
+# ---------------------------------------------------------------------------
+# Building rows from clusters
+# ---------------------------------------------------------------------------
+
+_MAX_OBSERVED = 240
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fmt_number(x: Any) -> str:
+    # numpy prints the shortest text that round-trips in the value's own
+    # dtype (float32 0.1 is "0.1", not 0.10000000149011612).
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return _cut(str(x), 24)
+
+
+def _summarize(node: Node | None, depth: int = 0) -> str:
+    if node is None:
+        return "nothing"
+    if isinstance(node, ArrayLeaf):
+        head = f"{node.dtype}[{','.join(map(str, node.shape))}]"
+        try:
+            flat = node.to_numpy().reshape(-1)
+            vals = ", ".join(_fmt_number(v) for v in flat[:4])
+        except (ValueError, TypeError):
+            return head
+        more = ", ..." if node.size > 4 else ""
+        return f"{head} [{vals}{more}]"
+    if isinstance(node, ScalarLeaf):
+        return _cut(repr(node.value), 60)
+    if isinstance(node, OpaqueLeaf):
+        return f"<{node.type_name}>"
+    if depth >= 2:
+        return "..."
+    if isinstance(node, SeqNode):
+        inner = ", ".join(_summarize(x, depth + 1) for x in node.items[:3])
+        more = ", ..." if len(node.items) > 3 else ""
+        name = node.kind.split(":", 1)[-1] if node.kind.startswith("namedtuple:") else node.kind
+        return f"{name}({inner}{more})"
+    if isinstance(node, MapNode):
+        inner = ", ".join(f"{k}: {_summarize(x, depth + 1)}" for k, x in node.items[:3])
+        more = ", ..." if len(node.items) > 3 else ""
+        return "{" + inner + more + "}"
+    return type(node).__name__
+
+
+def describe_observation(obs: Observation, path: str = "") -> str:
+    """A short line for what one mode observed: ``returned float32[4] [0.85,
+    ...]``, ``raised RuntimeError: ...``, ``crashed (killed by signal 11)``.
+    With a ``path``, the node there is shown too."""
+    o = obs.outcome
+    if o is Outcome.RETURNED:
+        text = f"returned {_summarize(obs.output)}"
+        if path:
+            node = leaf_at(obs, path)
+            if node is not None and node is not obs.output:
+                text += f"; at {path}: {_summarize(node)}"
+        return _cut(text, _MAX_OBSERVED)
+    if o is Outcome.RAISED:
+        msg = obs.error_message or ""
+        return _cut(f"raised {obs.error_type or 'an error'}" + (f": {msg}" if msg else ""),
+                    _MAX_OBSERVED)
+    if o is Outcome.CRASHED:
+        return _cut(f"crashed ({obs.detail or 'no detail'})", _MAX_OBSERVED)
+    if o is Outcome.TIMEOUT:
+        return _cut(f"timed out ({obs.detail or 'no detail'})", _MAX_OBSERVED)
+    return _cut(f"{o.value}: {obs.detail or obs.describe_error()}", _MAX_OBSERVED)
+
+
+def example_for(f: Finding, call: str = "") -> dict[str, Any]:
+    """The ``example`` of a :class:`ClusterRow` from a finding (normally the
+    cluster's representative, or its shrunk form): ``call`` defaults to
+    :func:`~miner.records.describe_record` of the finding's record.  Besides
+    the :class:`ClusterRow` keys it holds ``case_id`` and ``detail`` (the
+    verdict's detail line)."""
+    ident = f.record.identity()
+    args = {k: ident[k] for k in ("args", "kwargs", "init_args", "init_kwargs") if ident[k]}
+    try:
+        described = call or describe_record(f.record)
+    except TypeError:
+        described = f.api + "(...)"
+    return {
+        "call": described,
+        "args": args,
+        "reference": describe_observation(f.ref_obs, f.path),
+        "target": describe_observation(f.tgt_obs, f.path),
+        "seed": int(f.seed),
+        "case_id": f.case_id,
+        # The verdict's detail: known-issue message regexes search it.
+        "detail": _cut(f.detail, 1000),
+    }
+
+
+def row_for(
+    c: Cluster,
+    *,
+    axis: str = "",
+    repro: str = "",
+    known: KnownEntry | None = None,
+    example: Mapping[str, Any] | None = None,
+) -> ClusterRow:
+    """A :class:`ClusterRow` for a cluster; ``example`` defaults to
+    :func:`example_for` its representative."""
+    return ClusterRow(
+        id=c.id,
+        api=c.api,
+        kind=c.kind,
+        reference=c.reference,
+        target=c.target,
+        axis=axis,
+        cases=c.cases,
+        signature=c.signature.parts(),
+        repro=repro,
+        known=known is not None,
+        known_reason=known.reason if known is not None else "",
+        known_link=known.link if known is not None else "",
+        severity=c.severity,
+        example=dict(example) if example is not None else example_for(c.representative),
+    )
+
+
+# ---------------------------------------------------------------------------
+# clusters.json and Markdown
+# ---------------------------------------------------------------------------
+
+
+def clusters_json(data: ReportData) -> list[dict[str, Any]]:
+    """The ``clusters.json`` list: new clusters most severe first, then the
+    known ones."""
+    new, known = data.sorted_clusters()
+    return [r.to_json() for r in new + known]
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "n/a"
+
+
+def _kinds_present(boundaries: Mapping[str, Mapping[str, int]]) -> list[str]:
+    seen = {k for counts in boundaries.values() for k, n in counts.items() if n}
+    return [k for k in KIND_ORDER if k in seen] + sorted(seen - set(KIND_ORDER))
+
+
+def _md_text(text: Any) -> str:
+    """Plain Markdown table-cell text: HTML-escaped, pipes escaped, one line."""
+    s = " ".join(str(text).split())
+    return html.escape(s, quote=False).replace("|", "\\|")
+
+
+def _md_code(text: Any) -> str:
+    """An inline code span (entities are not decoded there, so no
+    escaping but the pipe, which GitHub tables split on even in code)."""
+    s = " ".join(str(text).split()).replace("|", "\\|")
+    if not s:
+        return ""
+    ticks = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (ticks + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or ticks else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def render_markdown(data: ReportData) -> str:
+    """A short Markdown summary to paste into an issue: totals, verdicts per
+    boundary, the top new clusters with their reproducers, the known ones."""
+    t = data.totals
+    new, known = data.sorted_clusters()
+    out = [f"# {_md_text(data.title)}", ""]
+    stamp = [f"device: {_md_text(data.device)}"] if data.device else []
+    stamp += [f"{_md_text(k)} {_md_text(v)}" for k, v in data.versions.items()]
+    if data.generated:
+        stamp.append(f"generated {_md_text(data.generated)}")
+    if stamp:
+        out += [" · ".join(stamp), ""]
+    fw = ", ".join(f"{_md_text(name)} {_pct(v, n)} ({v}/{n})"
+                   for name, (v, n) in sorted(t.frameworks.items()))
+    out.append(f"**{t.apis} APIs, {t.cases} cases, {t.valid} valid "
+               f"({_pct(t.valid, t.cases)})**" + (f" — {fw}" if fw else ""))
+    out.append("")
+    out.append(f"**{data.findings} findings in {len(data.clusters)} clusters** "
+               f"({len(new)} new, {len(known)} known; "
+               f"{dedup_ratio(data.findings, len(data.clusters)):.1f} findings per cluster)")
+    out.append("")
+    if data.boundaries:
+        kinds = _kinds_present(data.boundaries)
+        out += ["## Verdicts per boundary", ""]
+        out.append("| boundary | " + " | ".join(map(_md_text, kinds)) + " | total |")
+        out.append("|---|" + "---:|" * (len(kinds) + 1))
+        for name, counts in sorted(data.boundaries.items()):
+            cells = [str(int(counts.get(k, 0))) for k in kinds]
+            out.append(f"| {_md_code(name)} | " + " | ".join(cells)
+                       + f" | {sum(int(n) for n in counts.values())} |")
+        out.append("")
+    out += ["## New clusters (most severe first)", ""]
+    if new:
+        out.append("| # | kind | API | boundary | axis | cases | signature | reproducer |")
+        out.append("|---:|---|---|---|---|---:|---|---|")
+        for i, r in enumerate(new[:MARKDOWN_TOP], 1):
+            out.append(
+                f"| {i} | {_md_text(r.kind)} | {_md_code(r.api)} | {_md_code(r.boundary)} "
+                f"| {_md_text(r.axis or '—')} | {int(r.cases)} "
+                f"| {_md_text(_cut(summarize_parts(r.signature), 120))} "
+                f"| {_md_code(r.repro) or '—'} |"
+            )
+        if len(new) > MARKDOWN_TOP:
+            out.append("")
+            out.append(f"… and {len(new) - MARKDOWN_TOP} more in `clusters.json`.")
+    else:
+        out.append("None.")
+    out.append("")
+    if known:
+        out += ["## Known clusters", ""]
+        out.append("| kind | API | boundary | cases | reason |")
+        out.append("|---|---|---|---:|---|")
+        for r in known:
+            reason = _md_text(r.known_reason)
+            if r.known_link and _safe_link(r.known_link):
+                url = quote(r.known_link, safe=":/?#[]@!$&'()*+,;=%~")
+                reason += f" ([link](<{url}>))"
+            out.append(f"| {_md_text(r.kind)} | {_md_code(r.api)} | {_md_code(r.boundary)} "
+                       f"| {int(r.cases)} | {reason} |")
+        out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _safe_link(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _repro_href(path: str) -> str:
+    """A relative href for a reproducer path, or "" when it is not a plain
+    relative path (no scheme, not absolute, no ``..``)."""
+    p = path.replace("\\", "/")
+    if not p or p.startswith("/") or ":" in p.split("/", 1)[0] or ".." in p.split("/"):
+        return ""
+    return quote(p, safe="/._-~")
+
+
+def _color(kind: str) -> tuple[str, str]:
+    return _COLORS.get(kind, _OTHER_COLOR)
+
+
+def _chip(kind: str) -> str:
+    fill, ink = _color(kind)
+    return (f'<span class="chip" style="background:{fill};color:{ink}">{_e(kind)}</span>')
+
+
+def _stacked_bars(rows: Sequence[tuple[str, Mapping[str, int]]], kinds: Sequence[str],
+                  label: str, width: int = 760, flag_breaking: bool = False) -> str:
+    """An inline SVG of one horizontal stacked bar per row, scaled to the
+    largest row; the row's name is written above its bar and its total to
+    the right (with ``flag_breaking``, the number of breaking verdicts
+    too).  Segments get a tooltip (``<title>``)."""
+    right, bar_h, label_h, gap = 70, 20, 17, 12
+    scale_w = width - right
+    row_h = label_h + bar_h + gap
+    height = max(1, len(rows)) * row_h
+    biggest = max([sum(max(0, int(n)) for n in c.values()) for _, c in rows] + [1])
+    parts = [
+        (f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
+         f'aria-label="{_e(label)}" xmlns="http://www.w3.org/2000/svg">')
+    ]
+    for i, (name, counts) in enumerate(rows):
+        y = i * row_h
+        total = sum(max(0, int(n)) for n in counts.values())
+        parts.append(f'<text class="rowlabel" x="0" y="{y + 12}">{_e(name)}</text>')
+        bad = sum(max(0, int(n)) for k, n in counts.items() if k in _BREAKING)
+        if flag_breaking and bad:
+            parts.append(f'<text class="flag" x="{scale_w}" y="{y + 12}">{bad} breaking</text>')
+        by = y + label_h
+        parts.append(f'<rect x="0" y="{by}" width="{scale_w}" height="{bar_h}" rx="3" '
+                     f'class="track"/>')
+        x = 0.0
+        for kind in kinds:
+            n = max(0, int(counts.get(kind, 0)))
+            if not n:
+                continue
+            w = max(3.0, scale_w * n / biggest)  # a single case stays visible
+            w = min(w, scale_w - x) if x < scale_w else 0.0
+            if w <= 0:
+                break
+            fill, ink = _color(kind)
+            parts.append(
+                f'<rect x="{x:.1f}" y="{by}" width="{w:.1f}" height="{bar_h}" '
+                f'fill="{fill}"><title>{_e(name)}: {_e(kind)} {n}</title></rect>'
+            )
+            text = str(n)
+            if w >= 8 * len(text) + 8:
+                parts.append(f'<text class="seg" x="{x + w / 2:.1f}" y="{by + 14}" '
+                             f'fill="{ink}">{text}</text>')
+            x += w
+        parts.append(f'<text class="total" x="{width}" y="{by + 14}">{total}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _legend(kinds: Sequence[str], totals: Mapping[str, int]) -> str:
+    items = []
+    for kind in kinds:
+        fill, _ = _color(kind)
+        items.append(f'<li><span class="swatch" style="background:{fill}"></span>'
+                     f'{_e(kind)} <b>{int(totals.get(kind, 0))}</b></li>')
+    return f'<ul class="legend">{"".join(items)}</ul>'
+
+
+def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
+    rows = []
+    for k, v in items:
+        text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+        rows.append(f"<tr><th>{_e(k)}</th><td><code>{_e(text)}</code></td></tr>")
+    if not rows:
+        return '<p class="muted">None recorded.</p>'
+    return f'<table class="kv">{"".join(rows)}</table>'
+
+
+def _observed(example: Mapping[str, Any]) -> str:
+    out = []
+    for side in ("reference", "target"):
+        text = example.get(side)
+        if text:
+            out.append(f'<div class="obs"><span class="side">{side}</span>'
+                       f'<span>{_e(text)}</span></div>')
+    return "".join(out)
+
+
+def _cluster_table(rows: Sequence[ClusterRow], known: bool) -> str:
+    head = ("<th>severity</th><th>cluster</th><th>what differs</th><th>shrunk case</th>"
+            "<th>axis</th><th class=num>cases</th><th>"
+            + ("known because" if known else "reproducer") + "</th>")
+    body = []
+    for r in rows:
+        ex = r.example or {}
+        call = ex.get("call", "")
+        seed = ex.get("seed", "")
+        args = ex.get("args")
+        args_html = ""
+        if args not in (None, "", {}, []):
+            text = args if isinstance(args, str) else json.dumps(args, sort_keys=True,
+                                                                 default=str)
+            args_html = (f'<details><summary>arguments</summary>'
+                         f'<pre>{_e(_cut(text, 4000))}</pre></details>')
+        summary = summarize_parts(r.signature) or r.kind
+        href = _repro_href(r.repro)
+        if href:
+            repro = (f'<a class="repro" href="{_e(href)}">{_e(r.repro)}</a>')
+        elif r.repro:
+            repro = f"<code>{_e(r.repro)}</code>"
+        else:
+            repro = '<span class="muted">none</span>'
+        if known:
+            reason = _e(r.known_reason)
+            if r.known_link and _safe_link(r.known_link):
+                reason += (f' <a href="{_e(r.known_link)}" rel="noreferrer noopener">'
+                           f'link</a>')
+            elif r.known_link:
+                reason += f' <span class="muted">{_e(r.known_link)}</span>'
+            last = f"{reason}<div class=small>{repro}</div>"
+        else:
+            last = repro
+        body.append(
+            f'<tr class="crow" id="c-{_e(r.id)}">'
+            f"<td>{_chip(r.kind)}</td>"
+            f'<td><div class="api">{_e(r.api)}</div>'
+            f'<div class="small mono">{_e(r.reference)} &rarr; {_e(r.target)}</div>'
+            f'<div class="small muted mono">#{_e(r.id)}</div></td>'
+            f'<td class="what"><div>{_e(_cut(summary, 400))}</div>{_observed(ex)}</td>'
+            f'<td class="case"><code class="call">{_e(call)}</code>'
+            f'<div class="small muted">seed {_e(seed)}</div>{args_html}</td>'
+            f'<td>{_e(r.axis) if r.axis else "<span class=muted>—</span>"}</td>'
+            f"<td class=num>{int(r.cases)}</td>"
+            f'<td class="last">{last}</td></tr>'
+        )
+    if not body:
+        return '<p class="muted">None.</p>'
+    cols = "".join(f'<col class="c-{c}">' for c in
+                   ("sev", "clu", "what", "case", "axis", "n", "last"))
+    return (f'<table class="clusters"><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+_CSS = """
+:root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f6f7f9;--card:#fff;
+--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);
+font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
+header.top{background:#111827;color:#f9fafb;padding:20px 32px}
+header.top h1{margin:0 0 4px;font-size:22px;font-weight:600}
+header.top .stamp{color:#cbd5e1;font-size:12.5px}
+header.top .stamp span{margin-right:14px}
+main{padding:20px 32px 40px;max-width:1500px;margin:0 auto}
+h2{font-size:16px;margin:0 0 12px;font-weight:600}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;
+margin-bottom:16px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
+.card .n{font-size:24px;font-weight:650}
+.card .l{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card .s{color:var(--muted);font-size:12px;margin-top:2px}
+.grid2{display:grid;grid-template-columns:minmax(0,1.3fr) minmax(0,1fr);gap:16px;
+margin-bottom:16px}
+@media (max-width:1000px){.grid2{grid-template-columns:1fr}}
+.panel{background:var(--card);border:1px solid var(--line);border-radius:8px;
+padding:16px 18px;margin-bottom:16px;min-width:0}
+.grid2 .panel{margin-bottom:0}
+svg.chart{display:block}
+svg.chart text{font:12px var(--mono)}
+svg.chart text.rowlabel{fill:#374151}
+svg.chart text.seg{text-anchor:middle;font-weight:600;font-size:11px}
+svg.chart text.total{text-anchor:end;fill:#374151;font-weight:600}
+svg.chart text.flag{text-anchor:end;fill:#b91c1c;font-weight:600}
+svg.chart rect.track{fill:#f3f4f6}
+.legend{list-style:none;padding:0;margin:12px 0 0;display:flex;flex-wrap:wrap;gap:6px 16px;
+font-size:12.5px}
+.legend .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;
+margin-right:5px;vertical-align:-1px}
+.chip{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;
+font-weight:600;white-space:nowrap}
+table{border-collapse:collapse;width:100%}
+table.clusters th{text-align:left;font-size:12px;color:var(--muted);font-weight:600;
+text-transform:uppercase;letter-spacing:.03em;border-bottom:2px solid var(--line);
+padding:6px 8px}
+table.clusters td{border-bottom:1px solid var(--line);padding:9px 8px;vertical-align:top}
+table.clusters tr:hover td{background:#fafbfc}
+.num{text-align:right}
+.api{font:600 13px var(--mono);overflow-wrap:anywhere}
+table.clusters{table-layout:fixed}
+col.c-sev{width:86px}col.c-clu{width:20%}col.c-what{width:27%}col.c-case{width:26%}
+col.c-axis{width:88px}col.c-n{width:62px}col.c-last{width:17%}
+td.last{overflow-wrap:anywhere}
+.mono{font-family:var(--mono)}
+.small{font-size:12px}
+.muted{color:var(--muted)}
+td.what{overflow-wrap:anywhere}
+code.call{display:block;font:12.5px/1.4 var(--mono);background:#f3f4f6;border-radius:5px;
+padding:6px 8px;white-space:pre-wrap;overflow-wrap:anywhere}
+.obs{font-size:12px;margin-top:4px;font-family:var(--mono);color:#374151;
+overflow-wrap:anywhere}
+.obs .side{display:inline-block;min-width:72px;color:var(--muted);font-family:inherit}
+details summary{cursor:pointer;color:var(--muted);font-size:12px;margin-top:4px}
+details pre{font:12px var(--mono);background:#f9fafb;border:1px solid var(--line);
+padding:6px;white-space:pre-wrap;overflow-wrap:anywhere;max-height:240px;overflow:auto}
+a{color:#1d4ed8}
+a.repro{font:12px var(--mono)}
+.toolbar{display:flex;align-items:center;gap:12px;margin-bottom:10px}
+.toolbar input{flex:0 1 360px;padding:6px 10px;border:1px solid #d1d5db;border-radius:6px;
+font:13px inherit}
+.toolbar .count{color:var(--muted);font-size:12.5px}
+table.kv th{text-align:left;font-weight:500;color:var(--muted);padding:4px 12px 4px 0;
+width:1%;white-space:nowrap;vertical-align:top}
+table.kv td{padding:4px 0;border-bottom:1px solid #f3f4f6}
+table.kv code{font:12.5px var(--mono);overflow-wrap:anywhere}
+table.counts{font-size:12px;margin-top:8px}
+table.counts th,table.counts td{padding:3px 8px;border-bottom:1px solid var(--line)}
+table.counts th{color:var(--muted);font-weight:600;text-align:right}
+table.counts th:first-child,table.counts td:first-child{text-align:left}
+table.counts td{text-align:right;font-family:var(--mono)}
+footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
+"""
+
+# The page's only script: a filter over the cluster rows.  It marks the body
+# data-ready="1" when it has run to the end (the browser test checks that).
+_JS = """
+(function () {
+  "use strict";
+  var input = document.getElementById("filter");
+  var rows = Array.prototype.slice.call(document.querySelectorAll("tr.crow"));
+  var count = document.getElementById("shown");
+  function apply() {
+    var q = input ? input.value.trim().toLowerCase() : "";
+    var shown = 0;
+    rows.forEach(function (row) {
+      var hit = !q || row.textContent.toLowerCase().indexOf(q) !== -1;
+      row.hidden = !hit;
+      if (hit) { shown += 1; }
+    });
+    if (count) {
+      count.textContent = shown + " of " + rows.length + " clusters shown (known included)";
+    }
+  }
+  if (input) { input.addEventListener("input", apply); }
+  apply();
+  document.body.dataset.ready = "1";
+}());
+"""
+
+
+def _csp() -> str:
+    digest = base64.b64encode(hashlib.sha256(_JS.encode("utf-8")).digest()).decode("ascii")
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
+
+
+def _card(label: str, number: str, sub: str = "") -> str:
+    s = f'<div class="s">{sub}</div>' if sub else ""
+    return (f'<div class="card"><div class="l">{_e(label)}</div>'
+            f'<div class="n">{number}</div>{s}</div>')
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one self-contained HTML page (see Note [One file] and
+    Note [Untrusted text])."""
+    t = data.totals
+    new, known = data.sorted_clusters()
+    kinds = _kinds_present(data.boundaries)
+    kind_totals: dict[str, int] = {}
+    for counts in data.boundaries.values():
+        for k, n in counts.items():
+            kind_totals[k] = kind_totals.get(k, 0) + int(n)
+
+    stamp = [f"<span>device: {_e(data.device)}</span>"] if data.device else []
+    stamp += [f"<span>{_e(k)} {_e(v)}</span>" for k, v in data.versions.items()]
+    if data.generated:
+        stamp.append(f"<span>generated {_e(data.generated)}</span>")
+
+    fw_lines = "<br>".join(f"{_e(name)} {_pct(v, n)}" for name, (v, n) in
+                          sorted(t.frameworks.items()))
+    cards = "".join([
+        _card("APIs", str(int(t.apis))),
+        _card("cases", str(int(t.cases))),
+        _card("valid", _pct(t.valid, t.cases), f"{int(t.valid)} of {int(t.cases)} cases"
+              + (f"<br>{fw_lines}" if fw_lines else "")),
+        _card("findings", str(data.findings),
+              f"{dedup_ratio(data.findings, len(data.clusters)):.1f} per cluster"),
+        _card("new clusters", str(len(new)),
+              f"{sum(1 for r in new if r.kind in ('crash', 'timeout'))} crash/timeout"),
+        _card("known clusters", str(len(known))),
+    ])
+
+    boundary_rows = sorted(data.boundaries.items())
+    if boundary_rows:
+        verdict_chart = (_stacked_bars(boundary_rows, kinds, "verdicts per boundary",
+                                       flag_breaking=True)
+                         + _legend(kinds, kind_totals))
+        head = "".join(f"<th>{_e(k)}</th>" for k in kinds)
+        body = "".join(
+            f"<tr><td>{_e(name)}</td>"
+            + "".join(f"<td>{int(counts.get(k, 0))}</td>" for k in kinds) + "</tr>"
+            for name, counts in boundary_rows)
+        verdict_chart += (f'<details><summary>counts</summary><table class="counts">'
+                          f"<tr><th>boundary</th>{head}</tr>{body}</table></details>")
+    else:
+        verdict_chart = '<p class="muted">No verdicts.</p>'
+
+    axes: dict[str, dict[str, int]] = {}
+    for r in data.clusters:
+        name = r.axis or "(not attributed)"
+        axes.setdefault(name, {})
+        axes[name][r.kind] = axes[name].get(r.kind, 0) + 1
+    axis_rows = sorted(axes.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    if axis_rows:
+        axis_kinds = _kinds_present(dict(axis_rows))
+        axis_chart = (_stacked_bars(axis_rows, axis_kinds, "clusters per axis", width=540)
+                      + _legend(axis_kinds, {k: sum(c.get(k, 0) for _, c in axis_rows)
+                                             for k in axis_kinds}))
+    else:
+        axis_chart = '<p class="muted">No clusters.</p>'
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(_csp())}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(data.title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        (f'<header class="top"><h1>{_e(data.title)}</h1>'
+         f'<div class="stamp">{"".join(stamp)}</div></header>'),
+        "<main>",
+        f'<section class="cards">{cards}</section>',
+        '<section class="grid2">',
+        f'<div class="panel"><h2>Verdicts per boundary</h2>{verdict_chart}</div>',
+        f'<div class="panel"><h2>Clusters per axis</h2>{axis_chart}</div>',
+        "</section>",
+        ('<section class="panel" id="clusters"><h2>New clusters '
+         f'<span class="muted">({len(new)}, most severe first)</span></h2>'),
+        ('<div class="toolbar"><input id="filter" type="search" '
+         'placeholder="Filter by API, kind, mode, message…" aria-label="filter clusters">'
+         '<span class="count" id="shown"></span></div>'),
+        _cluster_table(new, known=False),
+        "</section>",
+        (f'<section class="panel" id="known"><h2>Known clusters '
+         f'<span class="muted">({len(known)})</span></h2>'),
+        _cluster_table(known, known=True),
+        "</section>",
+        '<section class="grid2">',
+        f'<div class="panel"><h2>Campaign settings</h2>{_kv_table(data.settings.items())}</div>',
+        (f'<div class="panel"><h2>Library versions</h2>'
+         f'{_kv_table(list(data.versions.items()) + [("device", data.device)])}</div>'),
+        "</section>",
+        "</main>",
+        "<footer>seamfuzz report · reproducers are relative to this file's folder</footer>",
+        f"<script>{_JS}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_report(data: ReportData, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``clusters.json``, ``report.html`` and ``summary.md`` into
+    ``out_dir`` (each through a temporary file and a rename); returns their
+    paths by name."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "clusters.json": json.dumps(clusters_json(data), indent=2, sort_keys=True,
+                                    ensure_ascii=False, allow_nan=False) + "\n",
+        "report.html": render_html(data),
+        "summary.md": render_markdown(data),
+    }
+    paths = {}
+    for name, text in files.items():
+        path = out / name
+        _write_atomic(path, text)
+        paths[name] = path
+    return paths
