@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Optional
 from miner.pool import FailureKind, TaskFailure, WorkerPool
 from runner.contract import Boundary, ToleranceTable, Verdict, judge
 from runner.deny import nondeterministic
-from runner.execute import CaseResult, CaseTask, init_worker, run_batch
+from runner.execute import DEFAULT_ADDRESS_SPACE, CaseResult, CaseTask, init_worker, run_batch
 from runner.observation import Observation, Outcome
 
 __all__ = ["Runner", "run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
@@ -27,6 +27,13 @@ __all__ = ["Runner", "run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
 DEFAULT_TIMEOUT = 120.0
 #: Cases sent to a worker at once.
 BATCH = 8
+
+
+def _on_accelerator(mode: str) -> bool:
+    """A mode spec that asks for a device other than the CPU."""
+    _, _, options = mode.partition(":")
+    return any(o.strip().startswith("device=") and o.strip() != "device=cpu"
+               for o in options.split(","))
 
 
 def _failure_observation(mode: str, failure: TaskFailure) -> Observation:
@@ -71,12 +78,18 @@ class Runner:
         self.log_dir = os.path.abspath(log_dir or tempfile.mkdtemp(prefix="seamfuzz-logs-"))
         self._pools: dict[str, WorkerPool] = {}
 
-    def _pool(self, fw: str) -> WorkerPool:
+    def _pool(self, fw: str, accelerated: bool = False) -> WorkerPool:
         pool = self._pools.get(fw)
         if pool is None:
+            # Note [No address-space cap with an accelerator]
+            #     CUDA reserves far more virtual address space than a
+            #     worker's cap (DEFAULT_ADDRESS_SPACE) at context creation,
+            #     so a worker that may run a GPU mode goes without the cap;
+            #     the element cap still bounds the inputs.
+            space = 0 if accelerated else DEFAULT_ADDRESS_SPACE
             pool = self._pools[fw] = WorkerPool(
                 run_batch, jobs=self.jobs, timeout=self.timeout, initializer=init_worker,
-                initargs=(fw, os.path.join(self.log_dir, f"worker-{fw}.log")))
+                initargs=(fw, os.path.join(self.log_dir, f"worker-{fw}.log"), space))
         return pool
 
     def close(self) -> None:
@@ -99,7 +112,7 @@ class Runner:
             fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
             by_fw.setdefault(fw, []).append(t)
         for fw, fw_tasks in by_fw.items():
-            pool = self._pool(fw)
+            pool = self._pool(fw, any(_on_accelerator(m) for t in fw_tasks for m in t.modes))
             size = self.batch
             batches = [fw_tasks[i:i + size] for i in range(0, len(fw_tasks), size)]
             retry: list[CaseTask] = []

@@ -758,6 +758,15 @@ class _TorchBuilder(_Builder):
                 return found
         return super().dtype(v, path)
 
+    def value(self, v: Any, path: str) -> Any:
+        out = super().value(v, path)
+        # A tensor a constructor returned (torch.FloatTensor([...]),
+        # torch.tensor(...)) is an input like a drawn one: on the mode's device.
+        if isinstance(v, Constructed) and self.device.type != "cpu" and \
+                isinstance(out, self.torch.Tensor):
+            out = out.to(self.device)
+        return out
+
     def tensor(self, v: DrawnTensor, path: str) -> Any:
         torch = self.torch
         if v.framework != "torch":

@@ -491,7 +491,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     records = select_records(records, args.api, index)
     if not records:
         raise InvalidArgument("no records match" + (f" {args.api}" if args.api else ""))
-    settings = FuzzSettings(seed=args.seed, mutants=args.mutants,
+    # Validity feedback comes between rounds: a few rounds even for few mutants.
+    round_size = max(4, min(16, args.mutants // 4))
+    settings = FuzzSettings(seed=args.seed, mutants=args.mutants, round_size=round_size,
                             seconds=args.seconds or None, max_elements=args.max_elements)
     quiet = args.json and not sys.stderr.isatty()
     start = time.perf_counter()

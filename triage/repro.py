@@ -1194,6 +1194,7 @@ class _Walk:
         self.depth = 0  # inside a Constructed: tensors are not parameters
         self.lines: list[str] = []
         self.constructed: list[str] = []
+        self.n_constructed = 0
         self.params: list[str] = []
 
     def tensor(self, spec: TensorSpec) -> str:
@@ -1219,8 +1220,14 @@ class _Walk:
             self.depth -= 1
         if self.depth > 0:
             return f"{fn}({', '.join(parts)})"  # built inline, inside its parent
-        name = f"{self.cp}{len(self.constructed)}"
+        name = f"{self.cp}{self.n_constructed}"
+        self.n_constructed += 1
         self.constructed += _stmt("    ", f"{name} = {fn}(", parts, ")")
+        if self.device and self.script.torch:
+            # As seamfuzz does: a tensor a constructor returned goes to the
+            # mode's device like every other input.
+            self.constructed.append(f"    if isinstance({name}, torch.Tensor):")
+            self.constructed.append(f"        {name} = {name}.to(device)")
         if self.collect_params:
             # seamfuzz passes tensor results as inputs and binds other
             # objects inside the function; torch.compile and tf.function

@@ -225,6 +225,17 @@ def test_constructed_objects_are_fresh_and_seeded():
     assert not torch.equal(m1.weight, m3.weight)
 
 
+def test_a_tensor_a_constructor_returns_goes_to_the_modes_device():
+    # "meta" stands in for an accelerator on a machine without one: the
+    # drawn tensor and the constructed one must both land there.
+    made = Constructed("torch.FloatTensor", (Seq("list", (Literal(0.5), Literal(2.0))),))
+    drawn = draw(((made, spec((2,), "float32")), ()), 0)
+    (c, t), _ = to_torch(drawn.args, drawn.kwargs, device="meta")
+    assert c.device.type == "meta" and t.device.type == "meta"
+    (c, _), _ = to_torch(drawn.args, drawn.kwargs)
+    assert c.device.type == "cpu" and torch.equal(c, torch.tensor([0.5, 2.0]))
+
+
 def test_constructor_failure_is_invalid():
     drawn = draw(((Constructed("torch.nn.Linear", (Literal(-1), Literal(3))),), ()), 0)
     with pytest.raises(MaterializeError) as info:

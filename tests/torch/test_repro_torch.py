@@ -361,6 +361,21 @@ def test_mode_options_are_rendered() -> None:
     check_text(text)
 
 
+def test_constructed_tensors_go_to_the_device_as_in_the_runner(tmp_path: Path) -> None:
+    # The runner moves a tensor a constructor returned to the mode's device
+    # (runner.materialize); the script must too, or a "cuda" reproducer
+    # would run the target on the CPU.
+    rec = CallRecord("torch.abs", "torch", args=(
+        Constructed("torch.FloatTensor", (Seq("list", (Literal(-0.5), Literal(2.0))),)),))
+    text = render_repro(rec, 0, EAGER, "torch.compile:device=cuda", "value")
+    assert "c0 = torch.FloatTensor([-0.5, 2.0])" in text
+    assert "        c0 = c0.to(device)" in text
+    cpu = text.replace('"cuda"', '"cpu"')  # runnable here: must agree with itself
+    script = tmp_path / "abs.py"
+    script.write_text(cpu)
+    assert replay_one(script, timeout=300).status is ReplayStatus.FIXED
+
+
 def test_header_is_stamped_and_cannot_be_escaped() -> None:
     evil = "returned 1\nimport os; os.system('echo pwned')"
     text = render_repro(SIN, 42, EAGER, AOT, "value", cluster_id="c9",
