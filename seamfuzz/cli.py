@@ -622,12 +622,13 @@ def cmd_triage(args: argparse.Namespace) -> int:
                                    on_cluster=progress)
         rows = store.clusters()
     if args.json:
-        print(json.dumps({"findings": summary.findings, "clusters": summary.clusters,
+        print(json.dumps({"findings": summary.findings, "cases": summary.cases,
+                          "clusters": summary.clusters,
                           "dedup_ratio": summary.dedup_ratio, "known": summary.known,
                           "axes": summary.axes, "seconds": round(summary.seconds, 2)}))
         return 0
-    print(f"{summary.findings} discrepancies in {summary.clusters} clusters "
-          f"(dedup ratio {summary.dedup_ratio}), {summary.known} known, "
+    print(f"{summary.findings} discrepancies ({summary.cases} cases) in {summary.clusters} "
+          f"clusters (dedup ratio {summary.dedup_ratio}), {summary.known} known, "
           f"{summary.seconds:.0f} s")
     for r in rows:
         mark = " (known)" if r["known"] else ""

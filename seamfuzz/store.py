@@ -354,6 +354,16 @@ class CampaignStore(SqliteStore):
             out.append(d)
         return out
 
+    def verdicts_of_kinds(self, kinds: Iterable[str]) -> list[tuple[str, str, str, str, str,
+                                                                    str]]:
+        """``(case_id, reference, target, kind, detail, path)`` of every
+        verdict of the given kinds, by case and target."""
+        kinds = tuple(kinds)
+        marks = ",".join("?" * len(kinds))
+        return self._conn.execute(
+            "SELECT case_id, reference, target, kind, detail, path FROM verdicts "
+            f"WHERE kind IN ({marks}) ORDER BY case_id, target", kinds).fetchall()
+
     def observations(self, cid: str) -> dict[str, Observation]:
         return {mode: Observation.from_json(json.loads(body)) for mode, body in
                 self._conn.execute("SELECT mode, body FROM observations WHERE case_id = ?",

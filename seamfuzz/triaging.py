@@ -46,12 +46,8 @@ def device_description(modes: Sequence[str] = ()) -> str:
 
 def findings_of(store: CampaignStore) -> list[Finding]:
     """Every breaking verdict of the campaign as a :class:`Finding`."""
-    marks = ",".join("?" * len(BREAKING_KINDS))
-    rows = store._conn.execute(
-        "SELECT v.case_id, v.reference, v.target, v.kind, v.detail, v.path FROM verdicts v "
-        f"WHERE v.kind IN ({marks}) ORDER BY v.case_id, v.target", BREAKING_KINDS).fetchall()
     out = []
-    for cid, ref, tgt, kind, detail, path in rows:
+    for cid, ref, tgt, kind, detail, path in store.verdicts_of_kinds(BREAKING_KINDS):
         case = store.case(cid)
         obs = store.observations(cid)
         if case is None or ref not in obs or tgt not in obs:
@@ -91,8 +87,12 @@ def make_probe(executor: Executor, *, max_elements: int = 1 << 22) -> Probe:
 class TriageSummary:
     """What ``seamfuzz triage`` did."""
 
+    #: Breaking verdicts (a case that breaks on two targets counts twice).
     findings: int
+    #: Distinct cases with a breaking verdict.
+    cases: int
     clusters: int
+    #: Findings per cluster.
     dedup_ratio: float
     known: int
     axes: dict[str, int]
@@ -173,7 +173,8 @@ def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = 
     axes: dict[str, int] = {}
     for _, r in rows:
         axes[r["axis"]] = axes.get(r["axis"], 0) + 1
-    return TriageSummary(len(findings), len(clusters), round(dedup_ratio(findings, clusters), 2),
+    return TriageSummary(len(findings), len({f.case_id for f in findings}), len(clusters),
+                         round(dedup_ratio(findings, clusters), 2),
                          sum(bool(r["known"]) for _, r in rows), axes,
                          time.monotonic() - start)
 

@@ -14,7 +14,8 @@ def seamfuzz(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.mark.parametrize("cmd", [[], ["mine"], ["apis"], ["check"], ["run"]])
+@pytest.mark.parametrize("cmd", [[], ["mine"], ["apis"], ["check"], ["run"], ["fuzz"],
+                                 ["triage"], ["report"], ["replay"]])
 def test_help_explains_every_command(cmd):
     r = seamfuzz(*cmd, "--help")
     assert r.returncode == 0
@@ -61,9 +62,20 @@ def test_mine_table_lists_reasons(tmp_path):
     (["mine", ".", "--jobs", "-1"], "--jobs"),
     (["apis", "--corpus", "missing.sqlite"], "no corpus store"),
     (["apis", "--corpus", "notastore.sqlite"], "not an SQLite database"),
+    (["triage", "nowhere"], "no such campaign directory"),
+    (["report", "."], "no campaign.sqlite here"),
+    (["report", "untriaged"], "not triaged yet"),
+    (["triage", "untriaged", "--known", "missing.toml"], "no such known-issues file"),
+    (["triage", "untriaged", "--known", "bad.toml"], "bad.toml"),
+    (["replay", "missing.py"], "no such file or directory"),
+    (["replay", "."], "no reproducers"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
     (tmp_path / "notastore.sqlite").write_text("hello, I am a text file\n")
+    (tmp_path / "bad.toml").write_text("[[known]]\napi = 'torch.abs'\n")  # no reason
+    from seamfuzz.store import CampaignStore
+
+    CampaignStore(tmp_path / "untriaged").close()
     r = seamfuzz(*args, cwd=tmp_path)
     assert r.returncode == 2
     assert message in r.stderr
