@@ -230,6 +230,26 @@ def _tensor_signature(t: Any) -> str:
     return f"{t.dtype.name}{tuple(t.shape)}"
 
 
+def _method_call(name: str) -> Callable:
+    """``receiver.name(*rest)``: the method of the receiver's own class.
+
+    Note [Methods dispatch on the receiver]
+        A method record names the class the miner saw (``tf.Tensor.set_shape``,
+        ``tf.keras.metrics.MeanMetricWrapper.update_state``), but the object
+        at run time is often a subclass that overrides it (an ``EagerTensor``
+        in eager mode, a symbolic ``Tensor`` in a graph, ``SquaredHinge``).
+        Calling the named class's function on it would bypass the override,
+        and eager and graph mode would disagree for that reason alone; user
+        code writes ``x.set_shape(...)``, and so does the runner.
+    """
+
+    def call(receiver: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(receiver, name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
 def _build_call(api_fn: Callable, args_t: Any, kwargs_t: Any, n_params: int,
                 module: Any) -> Callable:
     """The function a mode compiles: tensors in, the call's result out."""
@@ -352,6 +372,8 @@ def _observe(spec: str, task: CaseTask, drawn: Any, *, role: str = "",
         module = None
         params: list = []
         api_fn = materialize.resolve_api(rec.api)
+        if rec.kind is CallKind.METHOD:
+            api_fn = _method_call(rec.api.rsplit(".", 1)[1])
         if rec.kind is CallKind.MODULE:
             # Its own stream: the constructor's tensors must not repeat the
             # call's.

@@ -1024,7 +1024,16 @@ class _Script:
                          + (" (generator seeded)." if self.torch else "."))
             lines += self.reseed() + call.constructed
         params = call.params
-        if rec.kind is not CallKind.MODULE:
+        if rec.kind is CallKind.METHOD:
+            # As seamfuzz does: the method of the receiver's own class
+            # (an EagerTensor's set_shape, a metric subclass's update_state).
+            self.api(rec.api)  # the name must be the framework's
+            method = rec.api.rsplit(".", 1)[1]
+            receiver = call_parts[0]
+            if not receiver.isidentifier():
+                receiver = f"({receiver})"
+            lines += self.fn_lines(f"{receiver}.{method}(", call_parts[1:], ")", params)
+        elif rec.kind is not CallKind.MODULE:
             lines.append(f"    op = {self.api(rec.api)}")
             lines += self.fn_lines("op(", call_parts, ")", params)
         elif not self.torch:

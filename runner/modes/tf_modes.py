@@ -23,6 +23,8 @@ _UNSUPPORTED_MARKERS = (
     # XLA needs both branches of a conditional to have one shape.
     "left_branch_shape.dimensions_size() != right_branch_shape.dimensions_size()",
     "only supports singleton tf.Variables created on the first call",
+    # Eager-only APIs (tf.data iterators to numpy) refuse to run in a graph.
+    "is only supported in eager mode",
 )
 
 

@@ -73,6 +73,21 @@ def test_op_without_xla_kernel_is_unsupported_under_xla_only(index, expr):
                                    "tf.xla": VerdictKind.UNSUPPORTED}
 
 
+def test_a_method_dispatches_on_the_receivers_own_class(index):
+    # The record names tf.Tensor.set_shape; the eager receiver is an
+    # EagerTensor, which overrides it.  Calling tf.Tensor's function on it
+    # raised in eager mode only: a false finding.
+    task, result = case(index, "tf.constant([[1, 2, 3]]).set_shape([1, 3])")
+    assert result.observations[0].outcome is Outcome.RETURNED, result.observations[0]
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE, "tf.xla": VerdictKind.AGREE}
+
+
+def test_an_eager_only_api_is_unsupported_in_graph_modes(index):
+    task, result = case(index, "tf.data.Dataset.range(3).as_numpy_iterator()")
+    assert kinds(task, result) == {"tf.function": VerdictKind.UNSUPPORTED,
+                                   "tf.xla": VerdictKind.UNSUPPORTED}
+
+
 def test_keras_layer_record_agrees(index):
     task, result = case(index, "keras.layers.Dense(2)(tf.random.normal([4, 3]))")
     ref = result.observations[0]

@@ -332,7 +332,7 @@ def test_module_with_weights_method_and_constructed(tmp_path: Path, threads) -> 
         assert load(path).main() == 0, name
     text = (tmp_path / "constructed.py").read_text()
     assert "c0 = torch.abs(x1)" in text and "def fn(x0, c0):" in text
-    assert "op = torch.Tensor.to" in (tmp_path / "method.py").read_text()
+    assert "return x0.to(dtype=torch.float64)" in (tmp_path / "method.py").read_text()
 
 
 def test_status_and_dtype_checks(tmp_path: Path, planted: str, threads) -> None:
