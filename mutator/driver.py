@@ -16,7 +16,11 @@ Note [Validity feedback]
     within it, with weight ``max(FLOOR, (valid + 1) / (tried + 2))``: the
     Laplace estimate of staying valid.  Untried ones start at 1/2, and the
     floor keeps every applicable family in play (an API whose mutations
-    are all invalid still explores evenly).  Operators that do not apply to
+    are all invalid still explores evenly).  What every API observed is a
+    prior: an API's estimate counts :data:`PRIOR` pseudo-observations at
+    the all-API rate, so an operator that breaks most APIs' inputs (a list
+    where a tensor is due) is drawn less from an API's first round on,
+    and the API's own results take over as they come in.  Operators that do not apply to
     the record at hand are skipped for that step, not penalised.
 
     Valid mutants reported with their record join the API's parents
@@ -51,6 +55,7 @@ from runner.materialize import DEFAULT_MAX_ELEMENTS
 
 __all__ = [
     "FLOOR",
+    "PRIOR",
     "ApiStats",
     "Mutant",
     "Mutator",
@@ -60,6 +65,8 @@ __all__ = [
 
 #: The lowest weight a family or operator falls to (Note [Validity feedback]).
 FLOOR = 0.05
+#: Pseudo-observations of the all-API rate in an API's own estimate.
+PRIOR = 4
 #: Probability that a parent is a reported valid mutant rather than a seed.
 REUSE = 0.25
 #: Valid mutants kept per API as parents.
@@ -137,8 +144,15 @@ class _Tally:
     tried: int = 0
     valid: int = 0
 
-    def weight(self) -> float:
-        return max(FLOOR, (self.valid + 1) / (self.tried + 2))
+    def rate(self) -> float:
+        """Laplace estimate of the valid rate."""
+        return (self.valid + 1) / (self.tried + 2)
+
+    def weight(self, prior: "_Tally | None" = None) -> float:
+        if prior is None:
+            return max(FLOOR, self.rate())
+        # PRIOR pseudo-observations at the rate seen across all APIs.
+        return max(FLOOR, (self.valid + PRIOR * prior.rate() + 1) / (self.tried + PRIOR + 2))
 
 
 @dataclass(slots=True)
@@ -212,6 +226,9 @@ class Mutator:
         self.max_attempts = max_attempts
         self.operators = ops
         self._by_name = {op.name: op for op in ops}
+        # Tallies over every API: the prior of an API's own (Note [Validity feedback]).
+        self._all_families: dict[str, _Tally] = {}
+        self._all_operators: dict[str, _Tally] = {}
         sigs = dict(signatures or {})
         self._states: dict[str, _ApiState] = {}
         for api, records in seeds.items():
@@ -297,10 +314,12 @@ class Mutator:
         remaining = list(self.operators)
         while remaining:
             families = list(dict.fromkeys(op.family for op in remaining))
-            fam_weights = [state.families.get(f, _Tally()).weight() for f in families]
+            fam_weights = [state.families.get(f, _Tally()).weight(
+                self._all_families.get(f)) for f in families]
             family = rng.choices(families, fam_weights)[0]
             ops = [op for op in remaining if op.family == family]
-            op_weights = [state.operators.get(op.name, _Tally()).weight() for op in ops]
+            op_weights = [state.operators.get(op.name, _Tally()).weight(
+                self._all_operators.get(op.name)) for op in ops]
             op = rng.choices(ops, op_weights)[0]
             out = op.apply(record, rng, self.context)
             if out is not None:
@@ -330,8 +349,9 @@ class Mutator:
         state.observed += 1
         state.valid += valid
         for name in operators:
-            for table, key in ((state.operators, name),
-                               (state.families, self._by_name[name].family)):
+            family = self._by_name[name].family
+            for table, key in ((state.operators, name), (state.families, family),
+                               (self._all_operators, name), (self._all_families, family)):
                 tally = table.setdefault(key, _Tally())
                 tally.tried += 1
                 tally.valid += valid
