@@ -371,9 +371,12 @@ def _observe(spec: str, task: CaseTask, drawn: Any, *, role: str = "",
         args, kwargs = _convert(drawn.args, drawn.kwargs, mode.device, task.seed)
         module = None
         params: list = []
-        api_fn = materialize.resolve_api(rec.api)
         if rec.kind is CallKind.METHOD:
+            # Note [Methods dispatch on the receiver]: the named class need
+            # not have it (tf.Tensor.numpy is EagerTensor's).
             api_fn = _method_call(rec.api.rsplit(".", 1)[1])
+        else:
+            api_fn = materialize.resolve_api(rec.api)
         if rec.kind is CallKind.MODULE:
             # Its own stream: the constructor's tensors must not repeat the
             # call's.

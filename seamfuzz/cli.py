@@ -450,12 +450,16 @@ def _print_campaign(store: Any, seconds: float, apis: dict[str, dict[str, int]],
     total_valid = sum(a["valid"] for a in apis.values())
     print(f"\n{total} cases, {total_valid} valid "
           f"({100 * total_valid / max(total, 1):.1f}%), {seconds:.1f} s")
+    # The valid rate is the share of inputs the reference accepted among
+    # those it ran; cases it never ran (unresolved arguments, denied APIs)
+    # are counted apart.
     for fw, c in sorted(store.framework_counts().items()):
-        parts = [f"{fw}: {c['cases']} cases, {100 * c['valid'] / max(c['cases'], 1):.1f}% valid"]
-        if c["mined"]:
-            parts.append(f"mined {100 * c['mined_valid'] / c['mined']:.1f}%")
-        if c["mutants"]:
-            parts.append(f"mutants {100 * c['mutants_valid'] / c['mutants']:.1f}%")
+        parts = [f"{fw}: {c['cases']} cases, {c['cases'] - c['ran']} not run"]
+        for key, label in (("", "all"), ("mined_", "mined"), ("mutants_", "mutants")):
+            ran = c[f"{key}ran"]
+            if ran:
+                parts.append(f"{label} {100 * c[f'{key}valid'] / ran:.1f}% valid "
+                             f"({c[f'{key}valid']}/{ran})")
         print("  " + ", ".join(parts))
     print()
     for boundary, counts in boundaries.items():

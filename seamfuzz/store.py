@@ -300,23 +300,27 @@ class CampaignStore(SqliteStore):
         return out
 
     def framework_counts(self) -> dict[str, dict[str, int]]:
-        """Per framework and origin: done cases and valid ones (the
-        reference returned): ``{fw: {"cases", "valid", "mined", "mined_valid",
-        "mutants", "mutants_valid"}}``."""
+        """Per framework and origin: done cases, valid ones (the reference
+        returned) and those the reference ran at all (returned or raised; not
+        skipped as unresolved or denied): ``{fw: {"cases", "valid", "ran",
+        "mined", "mined_valid", "mined_ran", "mutants", "mutants_valid",
+        "mutants_ran"}}``."""
         out: dict[str, dict[str, int]] = {}
-        for fw, origin, n, valid in self._conn.execute(
+        for fw, origin, n, valid, ran in self._conn.execute(
                 "SELECT c.framework, c.origin, COUNT(*), "
-                "SUM(CASE WHEN o.outcome = 'returned' THEN 1 ELSE 0 END) FROM cases c "
+                "SUM(CASE WHEN o.outcome = 'returned' THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN o.outcome IN ('returned', 'raised') THEN 1 ELSE 0 END) "
+                "FROM cases c "
                 "LEFT JOIN observations o ON o.case_id = c.id "
                 "AND o.mode = json_extract(c.modes, '$[0]') WHERE c.status = 'done' "
                 "GROUP BY c.framework, c.origin"):
-            d = out.setdefault(fw, {"cases": 0, "valid": 0, "mined": 0, "mined_valid": 0,
-                                    "mutants": 0, "mutants_valid": 0})
+            d = out.setdefault(fw, {"cases": 0, "valid": 0, "ran": 0, "mined": 0,
+                                    "mined_valid": 0, "mined_ran": 0, "mutants": 0,
+                                    "mutants_valid": 0, "mutants_ran": 0})
             key = "mined" if origin == "mined" else "mutants"
-            d["cases"] += n
-            d["valid"] += valid or 0
-            d[key] += n
-            d[f"{key}_valid"] += valid or 0
+            for suffix, value in (("", n), ("_valid", valid or 0), ("_ran", ran or 0)):
+                d[key + suffix] += value
+                d[(suffix[1:] or "cases")] += value
         return out
 
     # -- clusters (written by triage) ------------------------------------------

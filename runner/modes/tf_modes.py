@@ -25,6 +25,8 @@ _UNSUPPORTED_MARKERS = (
     "only supports singleton tf.Variables created on the first call",
     # Eager-only APIs (tf.data iterators to numpy) refuse to run in a graph.
     "is only supported in eager mode",
+    # Methods eager tensors have and graph tensors lack (numpy(), ...).
+    "'SymbolicTensor' object has no attribute",
 )
 
 

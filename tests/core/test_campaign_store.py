@@ -40,8 +40,8 @@ def test_cases_keep_their_origin_parent_and_operators(tmp_path):
                                                      VerdictKind.INVALID, "")])
         assert store.reference_outcomes() == {mined.id: "returned", mutant.id: "raised"}
         assert store.framework_counts() == {"torch": {
-            "cases": 2, "valid": 1, "mined": 1, "mined_valid": 1, "mutants": 1,
-            "mutants_valid": 0}}
+            "cases": 2, "valid": 1, "ran": 2, "mined": 1, "mined_valid": 1, "mined_ran": 1,
+            "mutants": 1, "mutants_valid": 0, "mutants_ran": 1}}
         assert store.confirmations() == 0
         store.count_confirmation()
         store.count_confirmation()
