@@ -296,6 +296,12 @@ _SHAPE_X = re.compile(r"(?<![\w.])\d+(?:\s*x\s*\d+)+(?![\w.])")
 _VERSION = re.compile(r"(?<![\w.])\d+(?:\.\d+){2,}(?![\w])")
 _NUMBER = re.compile(r"(?<![\w.<])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w<])")
 _SPACE = re.compile(r"\s+")
+# Symbolic sizes of torch's shape environment (s0, u1, zuf0, zf49) and the
+# symbolic expression of a fake tensor's size, both of which vary by input.
+_SYMBOL = re.compile(r"\b(?:zuf|zf|zu|u|s)\d+\b")
+_FAKE_SIZE = re.compile(r"size=\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)")
+# An index or a run of numbers (indices[0,0,1]) once numbers are <n>.
+_NUMBER_RUN = re.compile(r"<n>(?:\s*,\s*<n>)+")
 
 
 def normalize_message(text: str) -> str:
@@ -307,8 +313,10 @@ def normalize_message(text: str) -> str:
     strings by ``<device>``, hex addresses by ``<addr>``, file paths by
     ``<path>``, line numbers by ``line <n>``, shapes (``[2, 3]``, ``(2,3)``,
     ``torch.Size([2, 3])``, ``2x3``) by ``<shape>``, numeric suffixes of
-    identifiers (``add_3``, ``'buf0'``) by ``<n>``, other numbers by ``<n>``.
-    Whitespace is collapsed and the result cut to :data:`MAX_MESSAGE`
+    identifiers (``add_3``, ``'buf0'``) by ``<n>``, symbolic sizes (``s0``,
+    ``u1``, ``zuf0``) by ``<sym>`` and a fake tensor's symbolic
+    ``size=(...)`` by ``size=<shape>``, other numbers by ``<n>`` (a run of
+    them, ``indices[0,1]``, by ``<n>,...``).  Whitespace is collapsed and the result cut to :data:`MAX_MESSAGE`
     characters.  Numbers inside names (``float32``, ``conv2d``) stay.
     """
     if not text:
@@ -330,10 +338,13 @@ def normalize_message(text: str) -> str:
     text = _LINE.sub(lambda m: f"{m.group(1)} <n>", text)
     text = _QUOTED_SUFFIX.sub(_quoted_suffix, text)
     text = _ID_SUFFIX.sub(lambda m: f"{m.group(1)}_<n>", text)
+    text = _FAKE_SIZE.sub("size=<shape>", text)
+    text = _SYMBOL.sub("<sym>", text)
     text = _SHAPE_LIST.sub(_shape_or_keep, text)
     text = _SHAPE_X.sub("<shape>", text)
     text = _VERSION.sub("<n>", text)
     text = _NUMBER.sub("<n>", text)
+    text = _NUMBER_RUN.sub("<n>,...", text)
     text = _SPACE.sub(" ", text).strip()
     if len(text) > MAX_MESSAGE:
         text = text[: MAX_MESSAGE - 3].rstrip() + "..."

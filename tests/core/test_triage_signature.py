@@ -418,3 +418,15 @@ def test_triage_imports_no_framework() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == ""
+
+
+def test_symbolic_sizes_and_index_runs_normalize_alike():
+    a = ("PendingUnbackedSymbolNotFound: Pending unbacked symbols {zuf0} not in returned "
+         "outputs FakeTensor(..., size=(CeilToInt(FloatTrueDiv(zf49 - zuf0, 1.0)),)) ((1,), 0).")
+    b = ("PendingUnbackedSymbolNotFound: Pending unbacked symbols {u3} not in returned "
+         "outputs FakeTensor(..., size=(CeilToInt(FloatTrueDiv(3.0 - u3, 2.0)),)) ((4,), 0).")
+    assert normalize_message(a) == normalize_message(b)
+    assert "<sym>" in normalize_message(a) and "size=<shape>" in normalize_message(a)
+    assert normalize_message("indices[0,0] = -8 is not in [0, 7)") == \
+        normalize_message("indices[1,0,2] = 9 is not in [0, 2)")
+    assert "uint8" in normalize_message("uint8 and float32 do not promote")
