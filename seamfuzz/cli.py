@@ -627,12 +627,13 @@ def cmd_triage(args: argparse.Namespace) -> int:
         rows = store.clusters()
     if args.json:
         print(json.dumps({"findings": summary.findings, "cases": summary.cases,
-                          "clusters": summary.clusters,
+                          "clusters": summary.clusters, "problems": summary.problems,
                           "dedup_ratio": summary.dedup_ratio, "known": summary.known,
                           "axes": summary.axes, "seconds": round(summary.seconds, 2)}))
         return 0
     print(f"{summary.findings} discrepancies ({summary.cases} cases) in {summary.clusters} "
-          f"clusters (dedup ratio {summary.dedup_ratio}), {summary.known} known, "
+          f"clusters (dedup ratio {summary.dedup_ratio}; {summary.problems} once the same "
+          f"error on several boundaries counts once), {summary.known} known, "
           f"{summary.seconds:.0f} s")
     for r in rows:
         mark = " (known)" if r["known"] else ""

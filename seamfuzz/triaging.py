@@ -92,6 +92,9 @@ class TriageSummary:
     #: Distinct cases with a breaking verdict.
     cases: int
     clusters: int
+    #: Clusters that differ only in their boundary (the same error on
+    #: ``torch.compile`` and on ``aot_eager``) counted once.
+    problems: int
     #: Findings per cluster.
     dedup_ratio: float
     known: int
@@ -173,8 +176,10 @@ def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = 
     axes: dict[str, int] = {}
     for _, r in rows:
         axes[r["axis"]] = axes.get(r["axis"], 0) + 1
+    problems = {json.dumps({k: v for k, v in c.signature.parts().items() if k != "boundary"},
+                           sort_keys=True) for c in clusters}
     return TriageSummary(len(findings), len({f.case_id for f in findings}), len(clusters),
-                         round(dedup_ratio(findings, clusters), 2),
+                         len(problems), round(dedup_ratio(findings, clusters), 2),
                          sum(bool(r["known"]) for _, r in rows), axes,
                          time.monotonic() - start)
 
