@@ -327,8 +327,16 @@ def normalize_message(text: str) -> str:
         if cut > 0:
             text = text[:cut]
     lines = []
+    frame_indent = -1  # the indent of the frame line just dropped
     for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
         if _FRAME.match(line):
+            frame_indent = indent
+            continue
+        if frame_indent >= 0 and indent > frame_indent and line.strip():
+            continue  # the frame's source line
+        frame_indent = -1
+        if line.strip() == "in user code:":  # tf.function's header of its frames
             continue
         lines.append(_TRACEBACK_HEADER.sub("", line))
     text = "\n".join(lines)

@@ -430,3 +430,11 @@ def test_symbolic_sizes_and_index_runs_normalize_alike():
     assert normalize_message("indices[0,0] = -8 is not in [0, 7)") == \
         normalize_message("indices[1,0,2] = 9 is not in [0, 2)")
     assert "uint8" in normalize_message("uint8 and float32 do not promote")
+
+
+def test_tf_function_frames_and_their_source_lines_are_dropped():
+    message = ("in user code:\n\n"
+               '    File "/somewhere/runner/execute.py", line 281, in call_tf  *\n'
+               "        out = api_fn(*_fill(args_t, tensors), **_fill(kwargs_t, tensors))\n\n"
+               "    TypeError: 'int' object is not iterable\n")
+    assert normalize_message(message) == "TypeError: 'int' object is not iterable"
