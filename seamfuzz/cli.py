@@ -723,16 +723,26 @@ when any reproduces, 0 otherwise.""")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from triage.replay import format_replay, replay
+    from triage.replay import collect_scripts, format_replay, iter_replay
 
     for path in args.paths:
         if not os.path.exists(path):
             raise InvalidArgument(f"{path}: no such file or directory")
     if args.timeout <= 0:
         raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
-    results = replay(args.paths, timeout=args.timeout)
-    if not results:
+    from tqdm import tqdm
+
+    total = len(collect_scripts(args.paths))
+    if not total:
         raise InvalidArgument(f"no reproducers (*.py) in {' '.join(args.paths)}")
+    results = []
+    with tqdm(total=total, desc="replay", unit="script", file=sys.stderr, leave=False,
+              disable=args.json and not sys.stderr.isatty(), dynamic_ncols=True) as bar:
+        for r in iter_replay(args.paths, timeout=args.timeout):
+            results.append(r)
+            bar.set_postfix(reproduces=sum(x.status.value == "reproduces" for x in results),
+                            refresh=False)
+            bar.update(1)
     if args.json:
         print(json.dumps([{"path": str(r.path), "status": r.status.value,
                            "seconds": round(r.seconds, 2), "detail": r.detail}
