@@ -119,7 +119,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import types
 import warnings
@@ -128,6 +127,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from miner.atomic import atomic_open
 from miner.errors import InvalidArgument, SeamfuzzError
 
 __all__ = [
@@ -141,6 +141,7 @@ __all__ = [
     "Symbol",
     "SymbolKind",
     "build_index",
+    "cache_directory",
     "collect_docstrings",
     "installed_frameworks",
     "load_or_build",
@@ -1336,29 +1337,21 @@ def _cache_key(kind: str, part: str) -> str:
     return f"{kind}-{part}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def _cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
+def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where seamfuzz caches what it learns of the installed libraries
+    (created): ``cache_dir`` when given, else ``$SEAMFUZZ_CACHE``, else
+    ``$XDG_CACHE_HOME/seamfuzz``, else ``~/.cache/seamfuzz``."""
     if cache_dir is None:
-        env = os.environ.get("SEAMFUZZ_CACHE")
-        cache_dir = env if env else Path.home() / ".cache" / "seamfuzz"
+        env, xdg = os.environ.get("SEAMFUZZ_CACHE"), os.environ.get("XDG_CACHE_HOME")
+        cache_dir = env or (Path(xdg) / "seamfuzz" if xdg else Path.home() / ".cache" / "seamfuzz")
     path = Path(cache_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _atomic_write_json(path: Path, obj: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, separators=(",", ":"), allow_nan=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private to the owner
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path) as f:
+        json.dump(obj, f, separators=(",", ":"), allow_nan=False)
 
 
 def _start_child(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -1430,13 +1423,12 @@ def load_or_build(
     and ``math``), from the cache or built in child processes: the caller
     never imports torch or TensorFlow.
 
-    The cache lives in ``cache_dir``, else ``$SEAMFUZZ_CACHE``, else
-    ``~/.cache/seamfuzz``, one file per framework named by a hash of the
+    The cache lives in :func:`cache_directory`, one file per framework named by a hash of the
     installed versions; missing parts are built concurrently, each child's
     stderr going to a ``.log`` file beside it."""
     names = _check_frameworks(installed_frameworks() if frameworks is None else frameworks)
     parts = names or ("base",)
-    directory = _cache_dir(cache_dir)
+    directory = cache_directory(cache_dir)
     files = {part: directory / f"{_cache_key('apiindex', part)}.json" for part in parts}
     loaded = {part: _load_cached(path, _versions([part])) for part, path in files.items()}
     missing = [part for part, index in loaded.items() if index is None]
@@ -1494,7 +1486,7 @@ def load_or_collect_docstrings(
     """:func:`collect_docstrings`, cached like :func:`load_or_build` and run
     in a child process when the cache is missing."""
     (name,) = _check_frameworks((framework,))
-    path = _cache_dir(cache_dir) / f"{_cache_key('docstrings', name)}.json"
+    path = cache_directory(cache_dir) / f"{_cache_key('docstrings', name)}.json"
     docs = _load_docstrings(path, name)
     if docs is None:
         log = path.with_suffix(".log")

@@ -60,6 +60,7 @@ __all__ = [
     "Uniform",
     "Unknown",
     "Value",
+    "base_shape",
     "describe",
     "describe_record",
     "is_resolved",
@@ -379,6 +380,24 @@ class Layout:
 CONTIGUOUS = Layout()
 
 
+def base_shape(shape: tuple[int | None, ...], layout: Layout) -> tuple[int | None, ...]:
+    """The shape of the contiguous base a layout's view is taken from
+    (runner.materialize, Note [An init fills the base]): the unpermuted
+    shape, each dimension times its step, size 1 in expanded dimensions;
+    an unknown dimension stays unknown."""
+    kind, dims = layout.kind, layout.dims
+    if kind is LayoutKind.PERMUTED:
+        inverse = [0] * len(dims)
+        for i, p in enumerate(dims):
+            inverse[p] = i
+        return tuple(shape[inverse[j]] for j in range(len(dims)))
+    if kind is LayoutKind.STRIDED:
+        return tuple(None if s is None else s * k for s, k in zip(shape, dims))
+    if kind is LayoutKind.EXPANDED:
+        return tuple(1 if i in dims else s for i, s in enumerate(shape))
+    return tuple(shape)
+
+
 @dataclass(frozen=True, slots=True)
 class TensorSpec:
     """A tensor described, not held: what the runner needs to build the same
@@ -406,6 +425,11 @@ class TensorSpec:
             raise ValueError(f"layout {lay} does not match rank {n}")
         if lay.kind is LayoutKind.CHANNELS_LAST and n not in (4, 5):
             raise ValueError(f"channels_last needs rank 4 or 5, got rank {n}")
+
+    @property
+    def base_shape(self) -> tuple[int | None, ...]:
+        """:func:`base_shape` of this spec's shape and layout."""
+        return base_shape(self.shape, self.layout)
 
     @property
     def numel(self) -> int | None:

@@ -39,7 +39,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
+from miner.atomic import atomic_open
 from miner.errors import InvalidArgument
 from miner.sqlite_base import SqliteStore
 from miner.records import MAX_PROVENANCE, CallRecord, Provenance
@@ -397,17 +397,8 @@ class CorpusStore(SqliteStore):
         each); returns how many.  A path is written atomically."""
         if hasattr(path_or_file, "write"):
             return _write_jsonl(self.records(), path_or_file)  # type: ignore[arg-type]
-        target = Path(path_or_file)  # type: ignore[arg-type]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-        try:
-            with open(fd, "w", encoding="utf-8", newline="\n") as f:
-                n = _write_jsonl(self.records(), f)
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return n
+        with atomic_open(path_or_file) as f:  # type: ignore[arg-type]
+            return _write_jsonl(self.records(), f)
 
     def import_jsonl(self, path: str | os.PathLike[str], *, key: str | None = None) -> int:
         """Add the records of a JSON-lines file (as :meth:`export_jsonl`

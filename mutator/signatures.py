@@ -35,13 +35,14 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from miner.apiindex import cache_directory
+from miner.atomic import atomic_open
 from miner.pool import TaskFailure, WorkerPool
 from miner.records import (
     CallKind,
@@ -429,19 +430,6 @@ def _versions(framework: str) -> dict[str, str] | None:
     return out
 
 
-def _cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    # As the API index (miner.apiindex): $SEAMFUZZ_CACHE wins; else the XDG
-    # cache home.
-    if cache_dir is None:
-        env = os.environ.get("SEAMFUZZ_CACHE")
-        if env:
-            cache_dir = env
-        else:
-            xdg = os.environ.get("XDG_CACHE_HOME")
-            cache_dir = Path(xdg) / "seamfuzz" if xdg else Path.home() / ".cache" / "seamfuzz"
-    return Path(cache_dir).expanduser()
-
-
 def _cache_file(directory: Path, framework: str, versions: Mapping[str, str]) -> Path:
     blob = json.dumps(["signatures", framework, dict(versions)], sort_keys=True)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -475,19 +463,8 @@ def _save(path: Path, framework: str, versions: Mapping[str, str], cached: _Cach
         "signatures": [cached.signatures[a].to_json() for a in sorted(cached.signatures)],
         "missing": sorted(cached.missing),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, separators=(",", ":"), allow_nan=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path) as f:
+        json.dump(obj, f, separators=(",", ":"), allow_nan=False)
 
 
 def _run_child(framework: str, items: list[tuple[str, str]]) -> _Cached:
@@ -548,7 +525,7 @@ def collect_signatures(
         kind = CallKind(kind).value
         if framework in _LIBRARIES:
             wanted.setdefault(framework, {}).setdefault(api, kind)
-    directory = _cache_dir(cache_dir)
+    directory = cache_directory(cache_dir)
     plans: list[_Plan] = []
     for framework, requested in wanted.items():
         versions = _versions(framework)

@@ -25,13 +25,10 @@ import ml_dtypes
 
 from miner.records import (
     CallRecord,
-    Constructed,
-    Dict,
-    Layout,
-    LayoutKind,
-    Seq,
     TensorSpec,
     Value,
+    base_shape,
+    iter_values,
 )
 from runner.observation import dtype_category, storage_dtype
 
@@ -125,23 +122,6 @@ def int_bounds(name: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 
 
-def base_shape(shape: tuple[int | None, ...], layout: Layout) -> tuple[int | None, ...]:
-    """The shape of the contiguous base a layout's view is taken from
-    (runner.materialize Note [An init fills the base]); unknown dims stay
-    unknown."""
-    kind, dims = layout.kind, layout.dims
-    if kind is LayoutKind.PERMUTED:
-        inverse = [0] * len(dims)
-        for i, p in enumerate(dims):
-            inverse[p] = i
-        return tuple(shape[inverse[j]] for j in range(len(dims)))
-    if kind is LayoutKind.STRIDED:
-        return tuple(None if s is None else s * k for s, k in zip(shape, dims))
-    if kind is LayoutKind.EXPANDED:
-        return tuple(1 if i in dims else s for i, s in enumerate(shape))
-    return tuple(shape)
-
-
 def _prod(shape: tuple[int | None, ...]) -> int:
     # Unknown dims count as 1: a lower bound, as good as any for a cap.
     return math.prod(1 if d is None else d for d in shape)
@@ -150,29 +130,14 @@ def _prod(shape: tuple[int | None, ...]) -> int:
 def spec_elements(spec: TensorSpec) -> int:
     """Elements drawing ``spec`` costs: the larger of its logical and base
     sizes, as :func:`runner.materialize.draw` counts them."""
-    return max(_prod(spec.shape), _prod(base_shape(spec.shape, spec.layout)))
+    return max(_prod(spec.shape), _prod(spec.base_shape))
 
 
 def tensor_specs(v: Value | CallRecord) -> Iterator[TensorSpec]:
     """Every tensor spec in a value or a whole record (constructor arguments
     included), depth first."""
-    if isinstance(v, CallRecord):
-        for x in v.values():
-            yield from tensor_specs(x)
-    elif isinstance(v, TensorSpec):
-        yield v
-    elif isinstance(v, Seq):
-        for x in v.items:
-            yield from tensor_specs(x)
-    elif isinstance(v, Dict):
-        for k, x in v.items:
-            yield from tensor_specs(k)
-            yield from tensor_specs(x)
-    elif isinstance(v, Constructed):
-        for x in v.args:
-            yield from tensor_specs(x)
-        for _, x in v.kwargs:
-            yield from tensor_specs(x)
+    values = v.values() if isinstance(v, CallRecord) else (v,)
+    return (x for top in values for x in iter_values(top) if isinstance(x, TensorSpec))
 
 
 def record_elements(record: CallRecord) -> int:

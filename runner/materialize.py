@@ -128,6 +128,7 @@ from miner.records import (
     Unknown,
     iter_values,
 )
+from miner.records import base_shape as _base_shape
 from runner.observation import SKIP_TOO_LARGE, dtype_category, storage_dtype
 
 __all__ = [
@@ -294,20 +295,6 @@ def _tensors_in(v: Any) -> Iterator[DrawnTensor]:
 # ---------------------------------------------------------------------------
 # Layout helpers (numpy)
 # ---------------------------------------------------------------------------
-
-
-def _base_shape(shape: tuple[int, ...], layout: Layout) -> tuple[int, ...]:
-    kind, dims = layout.kind, layout.dims
-    if kind is LayoutKind.PERMUTED:
-        inverse = [0] * len(dims)
-        for i, p in enumerate(dims):
-            inverse[p] = i
-        return tuple(shape[inverse[j]] for j in range(len(dims)))
-    if kind is LayoutKind.STRIDED:
-        return tuple(s * k for s, k in zip(shape, dims))
-    if kind is LayoutKind.EXPANDED:
-        return tuple(1 if i in dims else s for i, s in enumerate(shape))
-    return tuple(shape)
 
 
 def _view(base: np.ndarray, layout: Layout, shape: tuple[int, ...]) -> np.ndarray:

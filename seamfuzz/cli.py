@@ -334,12 +334,13 @@ arguments.""",
     p.set_defaults(func=cmd_run)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _campaign_inputs(args: argparse.Namespace, need_index: bool) -> tuple[Any, list, Any]:
+    """``run`` and ``fuzz``: check the shared options, then the modes per
+    framework, the corpus records they select (of those frameworks) and the
+    API index (None when not needed: no ``--api`` and ``need_index`` false)."""
     from miner import apiindex
     from miner.store import CorpusStore
-    from seamfuzz.campaign import modes_by_framework, record_settings, run_records, \
-        select_records
-    from seamfuzz.store import CampaignStore
+    from seamfuzz.campaign import modes_by_framework, select_records
 
     if args.timeout <= 0:
         raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
@@ -349,10 +350,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.corpus):
         raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
     with CorpusStore(args.corpus, create=False) as corpus:
-        records = list(corpus.records())
-    records = select_records(records, args.api, apiindex.load_or_build() if args.api else None)
+        records = [r for r in corpus.records() if r.framework in modes]
+    index = apiindex.load_or_build() if (need_index or args.api) else None
+    records = select_records(records, args.api, index)
     if not records:
         raise InvalidArgument("no records match" + (f" {args.api}" if args.api else ""))
+    return modes, records, index
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from seamfuzz.campaign import record_settings, run_records
+    from seamfuzz.store import CampaignStore
+
+    modes, records, _ = _campaign_inputs(args, need_index=False)
     start = time.perf_counter()
     jobs = args.jobs or os.cpu_count() or 1
     with CampaignStore(args.out) as store:
@@ -467,17 +477,11 @@ def _print_campaign(store: Any, seconds: float, apis: dict[str, dict[str, int]],
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from miner import apiindex
-    from miner.store import CorpusStore
-    from seamfuzz.campaign import modes_by_framework, record_settings, select_records
+    from seamfuzz.campaign import record_settings
     from seamfuzz.executors import make_executor
     from seamfuzz.fuzz import FuzzSettings, build_mutator, fuzz, order_apis
     from seamfuzz.store import CampaignStore
 
-    if args.timeout <= 0:
-        raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
-    if args.jobs < 0:
-        raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
     if args.mutants < 0:
         raise InvalidArgument(f"--mutants must be >= 0, got {args.mutants}")
     if args.seconds < 0:
@@ -486,15 +490,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"--max-elements must be >= 1, got {args.max_elements}")
     if args.ray_address and args.executor != "ray":
         raise InvalidArgument("--ray-address needs --executor ray")
-    modes = modes_by_framework(args.modes, args.reference)
-    if not os.path.exists(args.corpus):
-        raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
-    with CorpusStore(args.corpus, create=False) as corpus:
-        records = [r for r in corpus.records() if r.framework in modes]
-    index = apiindex.load_or_build()
-    records = select_records(records, args.api, index)
-    if not records:
-        raise InvalidArgument("no records match" + (f" {args.api}" if args.api else ""))
+    modes, records, index = _campaign_inputs(args, need_index=True)
     # Validity feedback comes between rounds: a few rounds even for few mutants.
     round_size = max(4, min(16, args.mutants // 4))
     settings = FuzzSettings(seed=args.seed, mutants=args.mutants, round_size=round_size,
@@ -646,13 +642,14 @@ def cmd_triage(args: argparse.Namespace) -> int:
 def _add_report(sub: Any) -> None:
     p = sub.add_parser(
         "report", formatter_class=_Formatter,
-        help="write DIR/clusters.json and DIR/report.html, print a Markdown summary",
+        help="write DIR/clusters.json, DIR/report.html and DIR/summary.md, print the summary",
         description="""\
 Write the triaged campaign's clusters as DIR/clusters.json and a
 self-contained HTML report DIR/report.html (settings, library versions,
 totals, verdicts per boundary, clusters per axis, the cluster table with
-shrunk cases and links to reproducers), and print a short Markdown summary to
-paste into an issue.  Run `seamfuzz triage DIR` first.""")
+shrunk cases and links to reproducers), and a short Markdown summary to
+paste into an issue (DIR/summary.md, also printed).  Run `seamfuzz triage DIR`
+first.""")
     p.add_argument("dir", metavar="DIR", help="campaign directory (holds campaign.sqlite)")
     p.add_argument("--known", metavar="FILE",
                    help="re-match clusters against this known-issues file (TOML)")
@@ -675,7 +672,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import dataclasses
 
     from seamfuzz.triaging import report_data
-    from triage.report import clusters_json, render_html, render_markdown
+    from triage.report import clusters_json, write_report
 
     with _open_campaign(args.dir) as store:
         if store.get_meta("triaged") is None:
@@ -691,18 +688,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                                             known_reason=entry.reason if entry else "",
                                             known_link=(entry.link or "") if entry else ""))
         data = dataclasses.replace(data, clusters=rows)
-    listing = clusters_json(data)
-    with open(os.path.join(args.dir, "clusters.json"), "w", encoding="utf-8") as fh:
-        json.dump(listing, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    html_path = os.path.join(args.dir, "report.html")
-    with open(html_path, "w", encoding="utf-8") as fh:
-        fh.write(render_html(data))
+    paths = write_report(data, args.dir)
     if args.json:
-        print(json.dumps(listing))
+        print(json.dumps(clusters_json(data)))
         return 0
-    print(render_markdown(data))
-    print(f"\nreport: {html_path}\nclusters: {os.path.join(args.dir, 'clusters.json')}")
+    print(paths["summary.md"].read_text(encoding="utf-8"))
+    print(f"\nreport: {paths['report.html']}\nclusters: {paths['clusters.json']}")
     return 0
 
 

@@ -37,6 +37,13 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _run_alone(task: CaseTask, timeout: float, log_dir: str) -> CaseResult:
+    """One case in a fresh worker that runs nothing else."""
+    with Runner(jobs=1, timeout=timeout, batch=1, log_dir=log_dir) as clean:
+        ((_, result),) = list(clean.run([task]))
+    return result
+
+
 class LocalExecutor:
     """``jobs`` workers per framework on this machine (a :class:`Runner`
     that lives as long as the executor, so compiled callables are reused
@@ -51,9 +58,7 @@ class LocalExecutor:
         return self._runner.run(tasks)
 
     def run_clean(self, task: CaseTask) -> CaseResult:
-        with Runner(jobs=1, timeout=self.timeout, batch=1, log_dir=self.log_dir) as clean:
-            ((_, result),) = list(clean.run([task]))
-        return result
+        return _run_alone(task, self.timeout, self.log_dir)
 
     def close(self) -> None:
         self._runner.close()
@@ -88,9 +93,7 @@ class _Host:
         return list(self.runner.run(tasks))
 
     def run_clean(self, task: CaseTask) -> CaseResult:
-        with Runner(jobs=1, timeout=self.timeout, batch=1, log_dir=self.log_dir) as clean:
-            ((_, result),) = list(clean.run([task]))
-        return result
+        return _run_alone(task, self.timeout, self.log_dir)
 
     def close(self) -> None:
         self.runner.close()

@@ -30,9 +30,7 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from urllib.parse import quote, urlsplit
 
 import numpy as np
 
+from miner.atomic import write_text_atomic
 from miner.records import describe_record
 from runner.observation import (
     ArrayLeaf,
@@ -835,20 +834,6 @@ def render_html(data: ReportData) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_report(data: ReportData, out_dir: str | Path) -> dict[str, Path]:
     """Write ``clusters.json``, ``report.html`` and ``summary.md`` into
     ``out_dir`` (each through a temporary file and a rename); returns their
@@ -864,6 +849,6 @@ def write_report(data: ReportData, out_dir: str | Path) -> dict[str, Path]:
     paths = {}
     for name, text in files.items():
         path = out / name
-        _write_atomic(path, text)
+        write_text_atomic(path, text)
         paths[name] = path
     return paths

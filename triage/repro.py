@@ -65,7 +65,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from miner.atomic import write_text_atomic
 from miner.errors import InternalError, InvalidArgument, SeamfuzzError
 from miner.records import (
     ApiRef,
@@ -262,19 +262,8 @@ def write_repro(
         raise InvalidArgument(f"cluster id {cluster_id!r} is not usable as a file name")
     text = render_repro(record, seed, reference, target, kind, observed=observed, stamp=stamp,
                         cluster_id=cluster_id, timeout=timeout)
-    out_dir = Path(directory)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{cluster_id}.py"
-    fd, tmp = tempfile.mkstemp(prefix=f".{cluster_id}.", suffix=".tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a reproducer is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    path = Path(directory) / f"{cluster_id}.py"
+    write_text_atomic(path, text)  # mode 0644: a reproducer is for sharing
     return path
 
 

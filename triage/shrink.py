@@ -122,13 +122,7 @@ def _replace_spec(record: CallRecord, index: int, new: TensorSpec) -> CallRecord
 
 
 def _base_numel(spec: TensorSpec) -> int:
-    shape = [d or 0 for d in spec.shape]
-    lay = spec.layout
-    if lay.kind is LayoutKind.STRIDED:
-        shape = [d * s for d, s in zip(shape, lay.dims)]
-    elif lay.kind is LayoutKind.EXPANDED:
-        shape = [1 if i in lay.dims else d for i, d in enumerate(shape)]
-    return math.prod(shape)
+    return math.prod(d or 0 for d in spec.base_shape)
 
 
 def _with_shape(spec: TensorSpec, shape: tuple[int, ...]) -> Optional[TensorSpec]:

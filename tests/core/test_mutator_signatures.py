@@ -97,12 +97,12 @@ def test_dotted_defaults_resolve_when_a_resolver_is_given():
 def test_cache_directory_respects_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SEAMFUZZ_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert sigmod._cache_dir(None) == tmp_path / "xdg" / "seamfuzz"
+    assert sigmod.cache_directory(None) == tmp_path / "xdg" / "seamfuzz"
     monkeypatch.setenv("SEAMFUZZ_CACHE", str(tmp_path / "own"))
-    assert sigmod._cache_dir(None) == tmp_path / "own"
+    assert sigmod.cache_directory(None) == tmp_path / "own"
     monkeypatch.delenv("SEAMFUZZ_CACHE")
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert sigmod._cache_dir(None) == Path.home() / ".cache" / "seamfuzz"
+    assert sigmod.cache_directory(None) == Path.home() / ".cache" / "seamfuzz"
 
 
 def test_cached_signatures_need_no_child(monkeypatch, tmp_path):
