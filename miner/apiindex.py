@@ -127,8 +127,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from miner.atomic import atomic_open
-from miner.errors import InvalidArgument, SeamfuzzError
+from infra.atomic import atomic_open
+from infra.errors import InvalidArgument, SeamfuzzError
 
 __all__ = [
     "BINDINGS",

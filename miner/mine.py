@@ -2,7 +2,7 @@
 
 :func:`mine_file` turns one file (or one library docstring) into a
 :class:`FileOutcome`; it never raises.  :func:`mine` runs it over a corpus in
-killable worker processes (:mod:`miner.pool`), skips files whose content is
+killable worker processes (:mod:`infra.pool`), skips files whose content is
 unchanged since the last run, writes the store in batches from this process
 alone, and yields each outcome so a caller can show progress.
 :func:`summarize` derives the run's figures from the store.
@@ -21,9 +21,9 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import libcst as cst
 
 from miner import apiindex, sources
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.extract import extract_module
-from miner.pool import FailureKind, TaskFailure, WorkerPool
+from infra.pool import FailureKind, TaskFailure, WorkerPool
 from miner.records import CallRecord, is_resolved
 from miner.store import CorpusStore, FileEntry
 
@@ -259,7 +259,7 @@ def plan(paths: Sequence[str] = (), *, docs: Sequence[str] = (), store: CorpusSt
     """Everything a run will mine: a task per file or docstring, and the
     outcomes already known while listing (a symlink loop, say).
 
-    Raises :class:`~miner.errors.InvalidArgument` for a path that does not
+    Raises :class:`~infra.errors.InvalidArgument` for a path that does not
     exist or a ``docs`` library seamfuzz does not mine.  Builds the API index
     (in a child process, cached) when it is not built yet.
     """

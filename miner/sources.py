@@ -76,7 +76,7 @@ from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

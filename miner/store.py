@@ -46,9 +46,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
 
-from miner.atomic import atomic_open
-from miner.errors import InvalidArgument
-from miner.sqlite_base import SqliteStore
+from infra.atomic import atomic_open
+from infra.errors import InvalidArgument
+from infra.sqlite import SqliteStore
 from miner.records import MAX_PROVENANCE, CallRecord, Provenance
 
 __all__ = [

@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import CallRecord
 from mutator import arguments, borrow, conversions, dtypes, layouts, shapes, values
 from mutator.base import BorrowPool, MutationContext, Operator

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from miner.apiindex import cache_directory
-from miner.atomic import atomic_open
-from miner.pool import TaskFailure, WorkerPool
+from infra.atomic import atomic_open
+from infra.pool import TaskFailure, WorkerPool
 from miner.records import (
     CallKind,
     DType,

@@ -15,7 +15,7 @@ from typing import Any
 
 import libcst as cst
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.extract import extract_module
 from miner.records import CallRecord, describe, is_resolved
 

@@ -102,7 +102,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from miner.errors import InternalError, InvalidArgument
+from infra.errors import InternalError, InvalidArgument
 from runner.observation import (
     SKIP_TOO_LARGE,
     ArrayLeaf,

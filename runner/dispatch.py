@@ -1,7 +1,7 @@
 """Running cases in isolated workers, from the parent process.
 
 Cases go, in batches, to long-lived spawned workers of their framework
-(:mod:`miner.pool`); a worker that crashes or hangs is killed with its
+(:mod:`infra.pool`); a worker that crashes or hangs is killed with its
 process group and replaced, and the batch is re-run case by case, then the
 failing case mode by mode, to learn which mode killed it.  The parent never
 imports torch or tensorflow.
@@ -14,7 +14,7 @@ import os
 import tempfile
 from typing import Iterable, Iterator, Optional
 
-from miner.pool import FailureKind, TaskFailure, WorkerPool
+from infra.pool import FailureKind, TaskFailure, WorkerPool
 from runner.contract import Boundary, ToleranceTable, Verdict, judge
 from runner.deny import nondeterministic
 from runner.execute import DEFAULT_ADDRESS_SPACE, CaseResult, CaseTask, init_worker, run_batch

@@ -104,7 +104,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from miner.errors import InternalError, SeamfuzzError
+from infra.errors import InternalError, SeamfuzzError
 from miner.records import (
     ApiRef,
     Arange,

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import CallRecord
 from runner.contract import Verdict, VerdictKind
 from runner.deny import denied_record

@@ -3,7 +3,7 @@
 Each subcommand parses its arguments, calls a library function that yields
 results, and renders them (a tqdm bar on stderr while it works, a table or
 one JSON object on stdout at the end).  A mistake of the user's
-(:class:`~miner.errors.InvalidArgument`) is one line on stderr and exit
+(:class:`~infra.errors.InvalidArgument`) is one line on stderr and exit
 status 2.
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 
 PROG = "seamfuzz"
 DEFAULT_CORPUS = os.path.join("snippets", "corpus.sqlite")

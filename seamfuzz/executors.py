@@ -20,7 +20,7 @@ import os
 from collections import deque
 from typing import Any, Iterable, Iterator, Optional, Protocol
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from runner.dispatch import BATCH, Runner
 from runner.execute import CaseResult, CaseTask
 

@@ -47,8 +47,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from miner.errors import InvalidArgument
-from miner.sqlite_base import SqliteStore
+from infra.errors import InvalidArgument
+from infra.sqlite import SqliteStore
 from miner.records import CallRecord
 from runner.contract import Verdict
 from runner.observation import Observation

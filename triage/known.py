@@ -45,7 +45,7 @@ required to match when given:
 
 The first entry that matches a cluster, in file order, is the one shown.
 Any other key, a bad glob type, a bad regular expression or a missing
-reason is an :class:`~miner.errors.InvalidArgument` naming the file and the
+reason is an :class:`~infra.errors.InvalidArgument` naming the file and the
 entry number (1-based).
 """
 
@@ -59,7 +59,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from triage.cluster import Cluster
 from triage.signature import BREAKING_KINDS
 

@@ -44,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_TIMEOUT",

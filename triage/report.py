@@ -39,7 +39,7 @@ from urllib.parse import quote, urlsplit
 
 import numpy as np
 
-from miner.atomic import write_text_atomic
+from infra.atomic import write_text_atomic
 from miner.records import describe_record
 from runner.observation import (
     ArrayLeaf,

@@ -74,8 +74,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from miner.atomic import write_text_atomic
-from miner.errors import InternalError, InvalidArgument, SeamfuzzError
+from infra.atomic import write_text_atomic
+from infra.errors import InternalError, InvalidArgument, SeamfuzzError
 from miner.records import (
     ApiRef,
     Arange,
@@ -219,7 +219,7 @@ def render_repro(
     ``tf.xla``, ...).  ``timeout`` is how long a ``crash`` / ``timeout``
     script waits for the target.  Raises :class:`ReproUnsupported` when the
     case cannot be replayed faithfully and
-    :class:`~miner.errors.InvalidArgument` for a bad mode or kind."""
+    :class:`~infra.errors.InvalidArgument` for a bad mode or kind."""
     kind = str(getattr(kind, "value", kind))
     if kind not in REPRO_KINDS:
         raise InvalidArgument(

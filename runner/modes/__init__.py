@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 
 __all__ = ["ModeSpec", "MODES", "REFERENCE", "parse_mode", "parse_modes", "load_mode"]
 
@@ -69,7 +69,7 @@ def _check_dotted(value: str, what: str) -> None:
 
 def parse_mode(text: str) -> ModeSpec:
     """Parse and validate ``NAME[:key=value,...]``; raises
-    :class:`~miner.errors.InvalidArgument` naming the known modes/options."""
+    :class:`~infra.errors.InvalidArgument` naming the known modes/options."""
     text = text.strip()
     name, sep, rest = text.partition(":")
     if name not in MODES:

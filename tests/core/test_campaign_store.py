@@ -7,7 +7,7 @@ from contextlib import closing
 
 import pytest
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import CallRecord, TensorSpec
 from runner.contract import Verdict, VerdictKind
 from runner.observation import Observation, Outcome, ScalarLeaf

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from miner.errors import InternalError, InvalidArgument
+from infra.errors import InternalError, InvalidArgument
 from runner.contract import (
     BREAKING,
     DEFAULT_TOLERANCES,

@@ -130,7 +130,7 @@ def test_a_file_that_hangs_the_parser_is_killed_and_counted(tmp_path):
 
 
 def test_missing_path_is_a_usage_error(tmp_path):
-    from miner.errors import InvalidArgument
+    from infra.errors import InvalidArgument
 
     with CorpusStore(tmp_path / "c.sqlite") as store:
         with pytest.raises(InvalidArgument, match="no such file"):

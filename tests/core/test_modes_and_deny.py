@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from miner import apiindex
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import describe_record
 from runner.check import record_from_expression
 from runner.deny import denied, denied_record

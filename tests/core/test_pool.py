@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from miner.pool import FailureKind, TaskFailure, WorkerPool
+from infra.pool import FailureKind, TaskFailure, WorkerPool
 
 
 def work(task):
@@ -71,7 +71,7 @@ def broken_initializer():
 
 
 def test_a_worker_that_cannot_start_stops_the_run_loudly():
-    from miner.errors import InternalError
+    from infra.errors import InternalError
 
     with WorkerPool(work, jobs=1, timeout=30, initializer=broken_initializer) as pool:
         with pytest.raises(InternalError, match="no such framework"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from triage.replay import (
     UNCAUGHT_STATUS,
     ReplayResult,

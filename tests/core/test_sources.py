@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.sources import (
     PRELUDES,
     CodeUnit,

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import (
     MAX_PROVENANCE,
     CallKind,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import CallRecord, Literal, TensorSpec
 from runner.observation import ArrayLeaf, Observation, Outcome, ScalarLeaf, SeqNode
 from triage.cluster import Cluster, cluster

@@ -22,7 +22,7 @@ from miner.apiindex import (
     load_or_build,
     load_or_collect_docstrings,
 )
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 
 #: Read by the shared ``cache_dir`` and ``probe`` fixtures (tests/conftest.py).
 FRAMEWORK = "torch"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from miner.errors import InvalidArgument
+from infra.errors import InvalidArgument
 from miner.records import (
     ApiRef,
     Arange,

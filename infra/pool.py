@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from miner.errors import InternalError
+from infra.errors import InternalError
 
 __all__ = ["FailureKind", "TaskFailure", "WorkerPool"]
 
