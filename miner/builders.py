@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from miner.apiindex.names import canonical_to_path
 from miner.records import (
     ApiRef,
     Arange,
@@ -463,13 +464,13 @@ def _retag(src: TensorSpec, fw: str, dtype: Optional[str]) -> Optional[TensorSpe
 def build_tensor(api: str, args: tuple, kwargs: tuple) -> Optional[TensorSpec]:
     """The tensor spec a tensor-builder call makes, or None if ``api`` is not
     a builder or its arguments are not all known."""
-    if api.startswith("torch."):
-        return _build_torch(api[6:], args, kwargs)
-    if api.startswith("tf."):
-        return _build_tf(api[3:], args, kwargs)
-    if api.startswith("numpy."):
-        return _build_numpy(api[6:], args, kwargs)
-    return None
+    root, _, name = canonical_to_path(api).partition(".")
+    build = _BUILDERS.get(root)
+    return build(name, args, kwargs) if build is not None and name else None
+
+
+#: Builders by the module a canonical name is imported from.
+_BUILDERS = {"torch": _build_torch, "tensorflow": _build_tf, "numpy": _build_numpy}
 
 
 _CAST_METHODS = {

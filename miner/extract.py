@@ -50,6 +50,7 @@ from typing import Any, Iterable, Optional
 
 import libcst as cst
 
+from miner.apiindex.names import canonical_to_path
 from miner.builders import MAX_DATA, build_tensor, transform_tensor
 from miner.records import (
     ApiRef,
@@ -1086,7 +1087,7 @@ class _Interpreter:
         member = getattr(self.index, "member", None)
         if member is not None:
             return member(cls, name)
-        return self.index.lookup(f"{_CANONICAL_TO_PATH.get(cls, cls)}.{name}")
+        return self.index.lookup(canonical_to_path(f"{cls}.{name}"))
 
     def call_method(self, m: _Method, args: tuple, kwargs: tuple) -> Any:
         recv = m.receiver
@@ -1148,9 +1149,10 @@ def _run_pending(interp: _Interpreter) -> None:
         _exec_function_job(interp, job, scope)
 
 
-# The class's run_module drains ``pending`` through this helper so that
-# method jobs carry their ``self``.
 def _run_module(interp: _Interpreter, module: cst.Module) -> None:
+    """Run a module: its statements, then the function bodies they queued
+    (``pending``, drained so that method jobs carry their ``self``), then
+    emit the constructions never applied as FUNCTION calls of their class."""
     interp.exec_block(module.body)
     _run_pending(interp)
     for inst, line in interp.uncalled.items():
@@ -1168,7 +1170,6 @@ def _run_module(interp: _Interpreter, module: cst.Module) -> None:
 #: (Dataset.range, from_tensor_slices): approximate, like tensor methods.
 _FACTORY_BINDINGS = ("classmethod", "staticmethod")
 _TENSOR_CLASS = {"torch": "torch.Tensor", "tensorflow": "tf.Tensor"}
-_CANONICAL_TO_PATH = {"tf.Tensor": "tensorflow.Tensor"}
 
 
 _INTERNAL_SEGMENTS = frozenset({"src", "python", "core", "compiler", "_C"})

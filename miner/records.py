@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 __all__ = [
     "ApiRef",
@@ -53,23 +53,32 @@ __all__ = [
     "Literal",
     "Normal",
     "Provenance",
+    "SECTIONS",
     "SPECIAL_VALUES",
     "Seq",
+    "Slot",
     "Special",
     "TensorSpec",
     "Uniform",
     "Unknown",
     "Value",
     "base_shape",
+    "child_values",
     "describe",
     "describe_record",
     "is_resolved",
     "scalar_from_json",
     "scalar_key",
     "scalar_to_json",
+    "get_value",
+    "iter_slots",
     "iter_values",
+    "map_record_values",
+    "map_values",
+    "put_value",
     "value_from_json",
     "value_to_json",
+    "with_child_values",
 ]
 
 #: Provenance entries kept per record; occurrences are counted without limit.
@@ -785,18 +794,177 @@ def value_from_json(o: Any) -> Value:
 def iter_values(v: Value) -> Iterator[Value]:
     """``v`` and every value nested inside it, depth first."""
     yield v
+    for x in child_values(v):
+        yield from iter_values(x)
+
+
+# ---------------------------------------------------------------------------
+# Rewriting value trees
+# ---------------------------------------------------------------------------
+#
+# Note [One walker]
+#     Every rewrite of a record's values (drawing tensors, widening them,
+#     shrinking, mutating one argument) goes through the functions below, so
+#     that all of them agree on what a value's children are and in which
+#     order they come: a :class:`Seq`'s items; a :class:`Dict`'s key 0,
+#     value 0, key 1, value 1...; a :class:`Constructed`'s positional then
+#     keyword values.  That is :func:`iter_values`' order and the runner's
+#     draw order, so the ``n``-th tensor spec met by :func:`map_values` is
+#     the ``n``-th tensor drawn.  Any other node (a leaf value, or whatever
+#     non-record object a caller put in a tree, such as a drawn tensor) has
+#     no children.
+
+#: The parts of a record that hold argument values, in the order
+#: :meth:`CallRecord.values` yields them (constructor arguments first).
+SECTIONS = ("init_args", "init_kwargs", "args", "kwargs")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a value sits in a record: a top-level argument by its position,
+    then a path of child indices down to the value."""
+
+    #: One of :data:`SECTIONS`.
+    section: str
+    #: The top-level argument's position in its section's tuple (for
+    #: ``*_kwargs``, of its ``(name, value)`` pair: a keyword given twice
+    #: still has two slots).
+    index: int
+    #: Indices into :func:`child_values`, from the top-level argument down.
+    path: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.section not in SECTIONS:
+            raise ValueError(f"Slot.section must be one of {SECTIONS}, got {self.section!r}")
+        if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
+            raise ValueError(f"Slot.index must be an int >= 0, got {self.index!r}")
+        object.__setattr__(self, "path", tuple(self.path))
+
+    @property
+    def is_keyword(self) -> bool:
+        """Whether the top-level argument is a keyword argument."""
+        return self.section.endswith("kwargs")
+
+    def child(self, i: int) -> "Slot":
+        """The slot of this value's ``i``-th child."""
+        return Slot(self.section, self.index, self.path + (i,))
+
+
+def child_values(v: Any) -> tuple[Any, ...]:
+    """The values directly inside ``v``, in :func:`iter_values` order (see
+    Note [One walker]); ``()`` for a leaf."""
     if isinstance(v, Seq):
-        for x in v.items:
-            yield from iter_values(x)
-    elif isinstance(v, Dict):
-        for k, x in v.items:
-            yield from iter_values(k)
-            yield from iter_values(x)
-    elif isinstance(v, Constructed):
-        for x in v.args:
-            yield from iter_values(x)
-        for _, x in v.kwargs:
-            yield from iter_values(x)
+        return v.items
+    if isinstance(v, Dict):
+        return tuple(x for pair in v.items for x in pair)
+    if isinstance(v, Constructed):
+        return v.args + tuple(x for _, x in v.kwargs)
+    return ()
+
+
+def with_child_values(v: Any, new: tuple[Any, ...]) -> Any:
+    """``v`` rebuilt with ``new`` in place of :func:`child_values` (as many,
+    in the same order)."""
+    old = child_values(v)
+    if len(new) != len(old):
+        raise ValueError(f"{type(v).__name__} has {len(old)} children, got {len(new)}")
+    if not old:
+        return v
+    if isinstance(v, Seq):
+        return Seq(v.kind, tuple(new))
+    if isinstance(v, Dict):
+        return Dict(tuple((new[i], new[i + 1]) for i in range(0, len(new), 2)))
+    if not isinstance(v, Constructed):
+        raise TypeError(f"not a record container: {v!r}")
+    n = len(v.args)
+    return Constructed(v.api, tuple(new[:n]),
+                       tuple((name, x) for (name, _), x in zip(v.kwargs, new[n:])))
+
+
+def map_values(v: Any, fn: Callable[[Any], Any], types: type | tuple[type, ...] | None = None
+               ) -> Any:
+    """``v`` rebuilt bottom-up: every node's children are mapped first (left
+    to right, in :func:`iter_values` order), then ``fn`` is applied to the
+    node, or only to nodes that are instances of ``types`` when given.  A
+    container whose children all come back unchanged (``is``) is kept as
+    it is, so ``map_values(v, lambda x: x)`` returns ``v`` itself."""
+    old = child_values(v)
+    if old:
+        new = tuple(map_values(x, fn, types) for x in old)
+        if any(a is not b for a, b in zip(new, old)):
+            v = with_child_values(v, new)
+    if types is None or isinstance(v, types):
+        return fn(v)
+    return v
+
+
+def map_record_values(record: "CallRecord", fn: Callable[[Any], Any],
+                      types: type | tuple[type, ...] | None = None, *,
+                      include_init: bool = True) -> "CallRecord":
+    """``record`` with :func:`map_values` applied to every top-level
+    argument, in :data:`SECTIONS` order (constructor arguments first, unless
+    ``include_init`` is False: then they are left alone).  Occurrences and
+    provenance are kept."""
+    changes: dict[str, tuple] = {}
+    for section in SECTIONS:
+        if not include_init and section.startswith("init"):
+            continue
+        part = getattr(record, section)
+        if section.endswith("kwargs"):
+            changes[section] = tuple((k, map_values(x, fn, types)) for k, x in part)
+        else:
+            changes[section] = tuple(map_values(x, fn, types) for x in part)
+    return CallRecord(**{**record._fields(), **changes})
+
+
+def iter_slots(record: "CallRecord", *, dict_keys: bool = True
+               ) -> Iterator[tuple[Slot, Value]]:
+    """Every argument value of ``record`` and every value nested in one,
+    depth first in :data:`SECTIONS` order, with its :class:`Slot`.  With
+    ``dict_keys`` False a :class:`Dict`'s keys (and what is inside them) are
+    skipped; the paths of the other values stay the same."""
+
+    def visit(slot: Slot, v: Value) -> Iterator[tuple[Slot, Value]]:
+        yield slot, v
+        skip_keys = not dict_keys and isinstance(v, Dict)
+        for i, x in enumerate(child_values(v)):
+            if not (skip_keys and i % 2 == 0):
+                yield from visit(slot.child(i), x)
+
+    for section in SECTIONS:
+        keyword = section.endswith("kwargs")
+        for i, item in enumerate(getattr(record, section)):
+            yield from visit(Slot(section, i), item[1] if keyword else item)
+
+
+def get_value(record: "CallRecord", slot: Slot) -> Value:
+    """The value at ``slot``; raises IndexError when there is none."""
+    item = getattr(record, slot.section)[slot.index]
+    v = item[1] if slot.is_keyword else item
+    for i in slot.path:
+        v = child_values(v)[i]
+    return v
+
+
+def put_value(record: "CallRecord", slot: Slot, new: Value) -> "CallRecord":
+    """``record`` with the value at ``slot`` replaced by ``new`` (its
+    containers rebuilt); raises IndexError when there is no such value."""
+
+    def rebuild(v: Value, path: tuple[int, ...]) -> Value:
+        if not path:
+            return new
+        kids = list(child_values(v))
+        kids[path[0]] = rebuild(kids[path[0]], path[1:])
+        return with_child_values(v, tuple(kids))
+
+    part = getattr(record, slot.section)
+    item = part[slot.index]
+    if slot.is_keyword:
+        item = (item[0], rebuild(item[1], slot.path))
+    else:
+        item = rebuild(item, slot.path)
+    value = part[:slot.index] + (item,) + part[slot.index + 1:]
+    return CallRecord(**{**record._fields(), slot.section: value})
 
 
 def is_resolved(v: Value) -> bool:

@@ -12,7 +12,6 @@ randomness comes from the ``random.Random`` passed in.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,14 +19,17 @@ from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
 from miner.records import (
+    SECTIONS,
     CallKind,
     CallRecord,
-    Constructed,
-    Dict,
-    Seq,
+    Slot,
     TensorSpec,
     Unknown,
     Value,
+    get_value,
+    iter_slots,
+    iter_values,
+    put_value,
     value_to_json,
 )
 from mutator.check import check_record
@@ -40,6 +42,7 @@ __all__ = [
     "BorrowPool",
     "MutationContext",
     "Operator",
+    "SECTIONS",
     "Slot",
     "TensorOperator",
     "get_value",
@@ -51,106 +54,24 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The parts of a record that hold arguments, in draw order (constructor
-#: arguments first, as :meth:`~miner.records.CallRecord.values` yields them).
-SECTIONS = ("init_args", "init_kwargs", "args", "kwargs")
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """Where a value sits in a record."""
-
-    #: One of :data:`SECTIONS`.
-    section: str
-    #: The position (``*_args``) or keyword (``*_kwargs``) of the top-level
-    #: argument.
-    key: int | str
-    #: Child indices below it (:func:`children` order: a sequence's items, a
-    #: dict's values, a constructed call's positional then keyword values).
-    path: tuple[int, ...] = ()
-
-
-def children(v: Value) -> tuple[Value, ...]:
-    """The values directly inside ``v`` that operators may replace (dict
-    keys are left alone)."""
-    if isinstance(v, Seq):
-        return v.items
-    if isinstance(v, Dict):
-        return tuple(x for _, x in v.items)
-    if isinstance(v, Constructed):
-        return v.args + tuple(x for _, x in v.kwargs)
-    return ()
-
-
-def with_child(v: Value, i: int, new: Value) -> Value:
-    if isinstance(v, Seq):
-        return Seq(v.kind, v.items[:i] + (new,) + v.items[i + 1 :])
-    if isinstance(v, Dict):
-        items = list(v.items)
-        items[i] = (items[i][0], new)
-        return Dict(tuple(items))
-    if isinstance(v, Constructed):
-        n = len(v.args)
-        if i < n:
-            return Constructed(v.api, v.args[:i] + (new,) + v.args[i + 1 :], v.kwargs)
-        kwargs = list(v.kwargs)
-        kwargs[i - n] = (kwargs[i - n][0], new)
-        return Constructed(v.api, v.args, tuple(kwargs))
-    raise IndexError(f"{type(v).__name__} has no children")
-
-
-def _top(record: CallRecord) -> Iterator[tuple[Slot, Value]]:
-    for section in SECTIONS:
-        part = getattr(record, section)
-        if section.endswith("kwargs"):
-            for name, v in part:
-                yield Slot(section, name), v
-        else:
-            for i, v in enumerate(part):
-                yield Slot(section, i), v
-
 
 def walk(record: CallRecord) -> list[tuple[Slot, Value]]:
     """Every argument value of ``record`` and every value nested in one,
-    depth first, with its slot."""
-    out: list[tuple[Slot, Value]] = []
-
-    def visit(slot: Slot, v: Value) -> None:
-        out.append((slot, v))
-        for i, x in enumerate(children(v)):
-            visit(Slot(slot.section, slot.key, slot.path + (i,)), x)
-
-    for slot, v in _top(record):
-        visit(slot, v)
-    return out
+    depth first, with its slot; dict keys are left alone
+    (:func:`miner.records.iter_slots` with ``dict_keys=False``)."""
+    return list(iter_slots(record, dict_keys=False))
 
 
-def get_value(record: CallRecord, slot: Slot) -> Value:
-    part = getattr(record, slot.section)
-    v = dict(part)[slot.key] if slot.section.endswith("kwargs") else part[slot.key]
-    for i in slot.path:
-        v = children(v)[i]
-    return v
-
-
-def put_value(record: CallRecord, slot: Slot, new: Value) -> CallRecord:
-    """``record`` with the value at ``slot`` replaced."""
-
-    def rebuild(v: Value, path: tuple[int, ...]) -> Value:
-        if not path:
-            return new
-        return with_child(v, path[0], rebuild(children(v)[path[0]], path[1:]))
-
-    part = getattr(record, slot.section)
-    if slot.section.endswith("kwargs"):
-        value = tuple(
-            (k, rebuild(v, slot.path) if k == slot.key else v) for k, v in part
-        )
-    else:
-        i = slot.key
-        assert isinstance(i, int)
-        value = part[:i] + (rebuild(part[i], slot.path),) + part[i + 1 :]
-    return dataclasses.replace(record, **{slot.section: value})
+def _top(record: CallRecord) -> Iterator[tuple[Slot, str | None, Value]]:
+    """Top-level arguments: slot, keyword name (None when positional),
+    value."""
+    for section in SECTIONS:
+        keyword = section.endswith("kwargs")
+        for i, item in enumerate(getattr(record, section)):
+            if keyword:
+                yield Slot(section, i), item[0], item[1]
+            else:
+                yield Slot(section, i), None, item
 
 
 def is_receiver(record: CallRecord, slot: Slot) -> bool:
@@ -158,7 +79,7 @@ def is_receiver(record: CallRecord, slot: Slot) -> bool:
     return (
         record.kind is CallKind.METHOD
         and slot.section == "args"
-        and slot.key == 0
+        and slot.index == 0
         and not slot.path
     )
 
@@ -173,13 +94,13 @@ def named_slots(
     out: list[tuple[Slot, str, Value]] = []
     module = record.kind is CallKind.MODULE
     offset = 1 if record.kind is CallKind.METHOD else 0
-    for slot, v in _top(record):
-        if isinstance(slot.key, str):
-            out.append((slot, slot.key, v))
+    for slot, keyword, v in _top(record):
+        if keyword is not None:
+            out.append((slot, keyword, v))
             continue
         if sig is None or (module and slot.section == "args"):
             continue
-        i = slot.key - offset
+        i = slot.index - offset
         p = sig.positional(i) if i >= 0 else None
         if p is not None and p.kind is not ParamKind.VAR_POSITIONAL:
             out.append((slot, p.name, v))
@@ -230,17 +151,11 @@ class BorrowPool:
         for rec in sorted(flat, key=lambda r: (r.api, r.id)):
             sig = signature_for(signatures, rec)
             for _, name, v in named_slots(rec, sig):
-                if any(isinstance(x, Unknown) for x in _values_in(v)):
+                if any(isinstance(x, Unknown) for x in iter_values(v)):
                     continue
                 key = (rec.api, json.dumps(value_to_json(v), sort_keys=True))
                 found.setdefault(name, {}).setdefault(key, BorrowEntry(rec.api, rec.framework, v))
         return cls({name: tuple(d.values()) for name, d in sorted(found.items())})
-
-
-def _values_in(v: Value) -> Iterator[Value]:
-    yield v
-    for x in children(v):
-        yield from _values_in(x)
 
 
 def signature_for(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from infra.dtypes import dtype_category, storage_dtype
 from miner.records import (
     Arange,
     CallKind,
@@ -34,7 +35,6 @@ from miner.records import (
     iter_values,
 )
 from mutator.space import DTYPES, base_shape, record_elements, tensor_specs
-from runner.observation import dtype_category, storage_dtype
 
 __all__ = ["check_record", "check_spec"]
 

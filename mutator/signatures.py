@@ -6,7 +6,8 @@ The signature operators (drop or add an optional argument, ``out=``,
 argument's parameter name) need them.  :func:`collect_signatures` reads
 them from the installed libraries in spawned child processes, one per
 framework, because the campaign's parent process never imports torch or
-TensorFlow; results are cached as JSON keyed by the library versions.
+TensorFlow; results are cached as JSON keyed by the library versions, in
+the versioned cache the API index uses (:mod:`miner.apiindex.cache`).
 
 Note [Signatures of builtins]
     Most torch functions and tensor methods are C++ builtins without
@@ -27,22 +28,18 @@ from __future__ import annotations
 
 import ast
 import enum
-import hashlib
-import importlib.metadata
+import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from miner.apiindex import cache_directory
-from infra.atomic import atomic_open
+from infra.errors import InvalidArgument
 from infra.pool import TaskFailure, WorkerPool
 from miner.records import (
     CallKind,
@@ -54,6 +51,7 @@ from miner.records import (
     value_from_json,
     value_to_json,
 )
+from miner.apiindex.cache import CacheEntry, cache_directory, library_versions
 from runner.materialize import resolve_api
 
 __all__ = [
@@ -77,13 +75,11 @@ _BATCH_TIMEOUT_S = 300.0
 
 _log = logging.getLogger("seamfuzz.mutator")
 
-# Distributions naming each framework's versions (the first one installed).
-_LIBRARIES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "torch": (("torch",),),
-    "tensorflow": (
-        ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"),
-        ("keras",),
-    ),
+# The libraries whose versions stamp each framework's cache entry; the first
+# is the framework itself and must be installed.
+_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "keras"),
 }
 _IMPORT_NAME = {"torch": "torch", "tensorflow": "tensorflow"}
 
@@ -413,27 +409,17 @@ def _inspect_batch(
 # ---------------------------------------------------------------------------
 
 
-def _versions(framework: str) -> dict[str, str] | None:
-    """Installed versions behind a framework's signatures (from package
-    metadata, never by importing); None when it is not installed."""
-    out = {"format": SIGNATURES_FORMAT}
-    for dists in _LIBRARIES[framework]:
-        for dist in dists:
-            try:
-                out[dists[0]] = importlib.metadata.version(dist)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        else:
-            if dists is _LIBRARIES[framework][0]:
-                return None
-    return out
-
-
-def _cache_file(directory: Path, framework: str, versions: Mapping[str, str]) -> Path:
-    blob = json.dumps(["signatures", framework, dict(versions)], sort_keys=True)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return directory / f"signatures-{framework}-{digest}.json"
+def _entry(
+    framework: str, cache_dir: str | os.PathLike[str] | None = None
+) -> CacheEntry | None:
+    """The cache entry of a framework's signatures, stamped with its installed
+    versions (from package metadata, never by importing); None when the
+    framework is not installed."""
+    try:
+        versions = library_versions(_LIBRARIES[framework], optional=_LIBRARIES[framework][1:])
+    except InvalidArgument:
+        return None
+    return CacheEntry.of("signatures", framework, SIGNATURES_FORMAT, versions, cache_dir)
 
 
 @dataclass(slots=True)
@@ -442,29 +428,24 @@ class _Cached:
     missing: set[tuple[str, str]]
 
 
-def _load(path: Path, framework: str, versions: Mapping[str, str]) -> _Cached:
+def _load(entry: CacheEntry) -> _Cached:
+    obj = entry.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-        if obj["versions"] != dict(versions) or obj["framework"] != framework:
-            raise ValueError("stale")
+        if obj is None or obj["framework"] != entry.part:
+            raise ValueError("missing or stale")
         sigs = {s.api: s for s in map(ApiSignature.from_json, obj["signatures"])}
         missing = {(str(a), str(k)) for a, k in obj["missing"]}
         return _Cached(sigs, missing)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return _Cached({}, set())
 
 
-def _save(path: Path, framework: str, versions: Mapping[str, str], cached: _Cached) -> None:
-    obj = {
-        "format": SIGNATURES_FORMAT,
-        "versions": dict(versions),
-        "framework": framework,
+def _save(entry: CacheEntry, cached: _Cached) -> None:
+    entry.write({
+        "framework": entry.part,
         "signatures": [cached.signatures[a].to_json() for a in sorted(cached.signatures)],
         "missing": sorted(cached.missing),
-    }
-    with atomic_open(path) as f:
-        json.dump(obj, f, separators=(",", ":"), allow_nan=False)
+    })
 
 
 def _run_child(framework: str, items: list[tuple[str, str]]) -> _Cached:
@@ -498,8 +479,7 @@ class _Plan:
     framework: str
     #: api -> kind, as requested.
     requested: dict[str, str]
-    versions: dict[str, str]
-    path: Path
+    entry: CacheEntry
     cached: _Cached
     #: (api, kind) pairs the cache does not answer.
     todo: list[tuple[str, str]]
@@ -512,8 +492,9 @@ def collect_signatures(
 ) -> dict[str, ApiSignature]:
     """Signatures of ``(api, framework, kind)`` triples, keyed by api.
 
-    Cached in ``cache_dir``, else ``$SEAMFUZZ_CACHE``, else
-    ``$XDG_CACHE_HOME/seamfuzz``, else ``~/.cache/seamfuzz``, one file per
+    Cached in :func:`~miner.apiindex.cache.cache_directory` ``(cache_dir)``
+    (``$SEAMFUZZ_CACHE``, else ``$XDG_CACHE_HOME/seamfuzz``, else
+    ``~/.cache/seamfuzz``), the cache the API index uses, one file per
     framework keyed by its installed versions (APIs without a signature are
     remembered too).  What the cache lacks is inspected in one spawned child
     per framework, the frameworks concurrently; this process imports neither
@@ -528,31 +509,30 @@ def collect_signatures(
     directory = cache_directory(cache_dir)
     plans: list[_Plan] = []
     for framework, requested in wanted.items():
-        versions = _versions(framework)
-        if versions is None or importlib.util.find_spec(_IMPORT_NAME[framework]) is None:
+        entry = _entry(framework, directory)
+        if entry is None or importlib.util.find_spec(_IMPORT_NAME[framework]) is None:
             _log.warning("%s is not installed: no signatures for its APIs", framework)
             continue
-        path = _cache_file(directory, framework, versions)
-        cached = _load(path, framework, versions)
+        cached = _load(entry)
         todo = [
             (api, kind) for api, kind in requested.items()
             if (api, kind) not in cached.missing
             and not (api in cached.signatures and cached.signatures[api].kind.value == kind)
         ]
-        plans.append(_Plan(framework, requested, versions, path, cached, todo))
+        plans.append(_Plan(framework, requested, entry, cached, todo))
     running = [p for p in plans if p.todo]
     if running:
         with ThreadPoolExecutor(max_workers=len(running)) as threads:
             fresh = list(threads.map(lambda p: _run_child(p.framework, p.todo), running))
         for plan, new in zip(running, fresh):
             # Another campaign may have cached more meanwhile: merge, then write.
-            merged = _load(plan.path, plan.framework, plan.versions)
+            merged = _load(plan.entry)
             merged.signatures.update(new.signatures)
             merged.missing.update(new.missing)
             try:
-                _save(plan.path, plan.framework, plan.versions, merged)
+                _save(plan.entry, merged)
             except OSError as exc:
-                _log.warning("cannot cache signatures at %s: %s", plan.path, exc)
+                _log.warning("cannot cache signatures at %s: %s", plan.entry.path, exc)
             plan.cached.signatures.update(merged.signatures)
     result: dict[str, ApiSignature] = {}
     for plan in plans:

@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import ml_dtypes
-
+from infra.dtypes import dtype_info, in_framework
 from miner.records import (
     CallRecord,
     TensorSpec,
@@ -30,7 +29,6 @@ from miner.records import (
     base_shape,
     iter_values,
 )
-from runner.observation import dtype_category, storage_dtype
 
 __all__ = [
     "CATEGORIES",
@@ -56,16 +54,17 @@ FAMILIES = ("dtype", "type", "shape", "values", "layout", "borrow", "signature")
 MAX_RANK = 6
 
 _INTS = ("int8", "int16", "int32", "int64")
+_UINTS = ("uint8", "uint16", "uint32", "uint64")
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 _COMPLEX = ("complex64", "complex128")
+_MUTABLE = _FLOATS + _INTS + _UINTS + ("bool",) + _COMPLEX
 
-#: The dtypes mutants may take, per framework (see Note [Which dtypes]).
+#: The dtypes mutants may take, per framework (see Note [Which dtypes]):
+#: those of the list above the framework has (:func:`infra.dtypes.in_framework`;
+#: numpy has no bfloat16 of its own).
 DTYPES: dict[str, tuple[str, ...]] = {
-    "torch": _FLOATS + _INTS + ("uint8", "uint16", "uint32", "uint64", "bool") + _COMPLEX,
-    "tensorflow": _FLOATS + _INTS + ("uint8", "uint16", "uint32", "uint64", "bool") + _COMPLEX,
-    # numpy has no bfloat16 of its own (ml_dtypes' is not a numpy builtin).
-    "numpy": ("float16", "float32", "float64") + _INTS
-    + ("uint8", "uint16", "uint32", "uint64", "bool") + _COMPLEX,
+    fw: tuple(n for n in _MUTABLE if in_framework(n, fw))
+    for fw in ("torch", "tensorflow", "numpy")
 }
 
 #: The dtype kinds :func:`dtype_kind` returns, in a fixed order.
@@ -90,11 +89,14 @@ FLOAT_LITERALS: tuple[float, ...] = (
 
 def dtype_kind(name: str) -> str:
     """One of :data:`CATEGORIES` for a dtype name (``uint`` split from
-    ``int``); raises ValueError for an unknown name."""
-    cat = dtype_category(name)
-    if cat == "int" and storage_dtype(name).kind == "u":
+    ``int``); raises ValueError for an unknown name or one whose values are
+    not numbers (``string``)."""
+    info = dtype_info(name)
+    if info.category == "other":
+        raise ValueError(f"{name} values are not numbers")
+    if info.category == "int" and not info.signed:
         return "uint"
-    return cat
+    return info.category
 
 
 def dtypes_of(framework: str, kind: str | None = None) -> tuple[str, ...]:
@@ -110,11 +112,16 @@ def is_framework_dtype(framework: str, name: str) -> bool:
 
 
 def int_bounds(name: str) -> tuple[int, int]:
-    """The smallest and largest value of an integer dtype (0, 1 for bool)."""
-    if dtype_category(name) == "bool":
+    """The smallest and largest value of an integer dtype (0, 1 for bool);
+    raises ValueError for another dtype."""
+    info = dtype_info(name)
+    if info.category == "bool":
         return 0, 1
-    info = ml_dtypes.iinfo(storage_dtype(name))
-    return int(info.min), int(info.max)
+    if info.category != "int":
+        raise ValueError(f"{name} is not an integer dtype")
+    if info.signed:
+        return -(2 ** (info.bits - 1)), 2 ** (info.bits - 1) - 1
+    return 0, 2**info.bits - 1
 
 
 # ---------------------------------------------------------------------------

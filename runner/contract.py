@@ -15,22 +15,34 @@ first, then shape, then values; value tolerances come from a per-dtype
 Note [Order of judgement]
     The first rule that applies decides:
 
-    1. either side SKIPPED: TOO_LARGE when its detail mentions
+    1. either side INTERNAL: INTERNAL.  seamfuzz itself failed (building the
+       inputs, converting the output, a worker that raised); that is never
+       an observation of the library, so it outranks everything;
+    2. either side SKIPPED: TOO_LARGE when its detail mentions
        ``too_large``, else SKIPPED;
-    2. either side UNSUPPORTED: UNSUPPORTED (the target first);
-    3. the reference crashed or timed out: INVALID.  The boundary cannot be
+    3. either side's mode is unavailable on this machine (an UNSUPPORTED
+       observation that carries no exception, only the reason in its
+       detail: no CUDA device, no GPU): UNSUPPORTED (the target first);
+    4. the reference crashed or timed out: INVALID.  The boundary cannot be
        judged without a reference result; a crashing reference is a bug of the
        reference mode, which its own Observation in the store still shows;
-    4. the target crashed or timed out where the reference finished: CRASH /
+    5. the target crashed or timed out where the reference finished: CRASH /
        TIMEOUT, always (even when the reference is flaky);
-    5. a repeat run of the reference ended differently (returned once, raised
+    6. a repeat run of the reference ended differently (returned once, raised
        once): NONDETERMINISTIC;
-    6. both raised: INVALID (the input is outside the API's domain; differing
-       exception types are named in the detail but are not a bug);
-       reference returned and target raised: UNSUPPORTED when the error looks
-       like a missing feature (:func:`looks_unsupported`), else STATUS;
-       reference raised and target returned: STATUS with ``accepts_invalid``;
-    7. both returned: the output tree, then the mutated inputs, are compared.
+    7. status, see Note [Who may say unsupported]:
+       the reference raised and the target raised or declared a limit:
+       INVALID (the input is outside the API's domain; differing exception
+       types are named in the detail but are not a bug);
+       the reference raised and the target returned: STATUS with
+       ``accepts_invalid`` (eager's ``NotImplementedError: "softmax" not
+       implemented for 'Long'`` against a compiled mode that returns a
+       tensor is such a case);
+       the reference returned and the target declared a limit of its own
+       (an UNSUPPORTED observation with an exception): UNSUPPORTED;
+       the reference returned and the target raised: STATUS, whatever the
+       message says ("not implemented", "not supported" included);
+    8. both returned: the output tree, then the mutated inputs, are compared.
        A repeat run of the reference is compared to the first exactly (NaN
        equals NaN; -0.0 equals 0.0): if their dtypes or shapes differ the
        verdict is NONDETERMINISTIC; if only values differ, or the API is
@@ -40,6 +52,20 @@ Note [Order of judgement]
        NONDETERMINISTIC.  Of several mismatches, the first DTYPE, else the
        first SHAPE, else the first VALUE (in tree order) is the verdict; the
        detail counts the others.
+
+Note [Who may say unsupported]
+    ``unsupported`` is only for a limit the *target mode itself declares*
+    (a graph break under ``fullgraph``, data-dependent control flow, an op
+    with no XLA kernel): the worker asks the mode and records such an error
+    as an UNSUPPORTED observation with the reason in its detail; every
+    other error is RAISED.  The contract never guesses from a message: a
+    compiled mode that raises "not implemented" where eager returned has
+    broken the boundary, and a message-based guess once hid exactly those.
+    A reference mode declares no limits (it *is* the semantics), so an
+    UNSUPPORTED reference observation that carries an exception counts as
+    the reference raising.  A mode that is unavailable on this machine is
+    recorded as UNSUPPORTED with no exception and stays ``unsupported`` on
+    either side.
 
 Note [Structure]
     A list, a tuple and a named tuple with the same items agree: torch ops
@@ -76,7 +102,7 @@ Note [float64 arbitration]
     Fixed tolerances are wrong both ways: tight enough to catch a real bug in
     float16 they also flag a compiled kernel that fuses two ops and keeps the
     intermediate in float32, and is therefore *more* accurate than eager
-    (PITFALLS: in half precision the compiled mode was the more accurate one
+    (measured: in half precision the compiled mode was the more accurate one
     every time).  So, as ``torch._dynamo.utils.same`` does with its
     ``fp64_ref``, where the tolerance fails and the runner supplies an
     *oracle* (the reference mode re-run with float64 inputs), an element is
@@ -102,6 +128,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from infra.dtypes import complex_component, dtype_category, storage_dtype
 from infra.errors import InternalError, InvalidArgument
 from runner.observation import (
     SKIP_TOO_LARGE,
@@ -113,18 +140,13 @@ from runner.observation import (
     Outcome,
     ScalarLeaf,
     SeqNode,
-    dtype_category,
     known_dtypes,
-    storage_dtype,
 )
 
 __all__ = [
     "BREAKING",
-    "COMPILER_FAILURE_TYPES",
     "DEFAULT_TOLERANCES",
     "PAIRS",
-    "UNSUPPORTED_ERROR_TYPES",
-    "UNSUPPORTED_PATTERNS",
     "Boundary",
     "Mismatch",
     "Pair",
@@ -134,7 +156,6 @@ __all__ = [
     "VerdictKind",
     "compare_nodes",
     "judge",
-    "looks_unsupported",
 ]
 
 
@@ -156,9 +177,11 @@ class VerdictKind(str, enum.Enum):
     #: The target hung where the reference finished.
     TIMEOUT = "timeout"
     #: The case cannot be judged: both raised (input outside the API's
-    #: domain) or the reference itself crashed or hung.
+    #: domain; a target's declared limit counts as raising here) or the
+    #: reference itself crashed or hung.
     INVALID = "invalid"
-    #: One side cannot run this case (a missing feature, not a bug).
+    #: The target declared this case one of its own limits (see Note [Who
+    #: may say unsupported]), or a mode is unavailable on this machine.
     UNSUPPORTED = "unsupported"
     #: The reference disagrees with itself, or the API is random by nature.
     NONDETERMINISTIC = "nondeterministic"
@@ -166,9 +189,13 @@ class VerdictKind(str, enum.Enum):
     TOO_LARGE = "too_large"
     #: Not run for another reason (a denied API).
     SKIPPED = "skipped"
+    #: seamfuzz failed on this case (an internal error): counted and shown
+    #: apart, never judged as the library's behaviour.
+    INTERNAL = "internal"
 
 
-#: The kinds that are reported as bugs of the target.
+#: The kinds that are reported as bugs of the target.  INTERNAL is not one:
+#: a failure of seamfuzz says nothing about the library.
 BREAKING = frozenset(
     {
         VerdictKind.VALUE,
@@ -386,67 +413,6 @@ class ToleranceTable:
 #: torch.testing-like defaults (see Note [Tolerances]).
 DEFAULT_TOLERANCES = ToleranceTable()
 _EXACT = ToleranceTable.exact()
-
-
-# ---------------------------------------------------------------------------
-# "Does not support this" errors
-# ---------------------------------------------------------------------------
-
-#: Exception types (last dotted component) that mean the target lacks a
-#: feature: ``NotImplementedError``, dynamo's ``Unsupported`` (a graph break
-#: under ``fullgraph``), TF's ``UnimplementedError``.
-UNSUPPORTED_ERROR_TYPES = frozenset({"NotImplementedError", "Unsupported", "UnimplementedError"})
-
-#: Compiler failures are bugs, never "unsupported", whatever their message
-#: quotes (a ``BackendCompilerFailed`` often wraps a "not implemented").
-COMPILER_FAILURE_TYPES = frozenset(
-    {
-        "BackendCompilerFailed",
-        "InductorError",
-        "LoweringException",
-        "CppCompileError",
-        "InternalTorchDynamoError",
-    }
-)
-
-#: Message patterns (case-insensitive) of a missing feature: torch's
-#: ``"addmm" not implemented for 'Half'``, "... is not supported", TF's
-#: ``No registered 'Foo' OpKernel for 'GPU' devices`` and placer's
-#: ``Could not find device for node``, dynamo's "graph break".
-UNSUPPORTED_PATTERNS = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\bnot (?:yet )?implemented\b",
-        r"\bnot supported\b",
-        r"\bunsupported\b",
-        r"\bno kernel\b",
-        r"\bno registered '[^']*' OpKernel\b",
-        r"\bcould not find device for node\b",
-        r"\bgraph break\b",
-    )
-)
-
-# Messages that contain an unsupported-looking word but report a semantic
-# difference: Python's ``TypeError: unsupported operand type(s) for +`` means
-# the target produced a value of another type, which is a bug.
-_NOT_UNSUPPORTED = (re.compile(r"unsupported operand type", re.IGNORECASE),)
-
-
-def looks_unsupported(error_type: str, message: str) -> str | None:
-    """Why an error looks like a missing feature of the mode rather than a
-    bug (the matching type or pattern), or None."""
-    last = error_type.rsplit(".", 1)[-1]
-    if last in COMPILER_FAILURE_TYPES:
-        return None
-    if any(p.search(message) for p in _NOT_UNSUPPORTED):
-        return None
-    if last in UNSUPPORTED_ERROR_TYPES:
-        return last
-    for p in UNSUPPORTED_PATTERNS:
-        m = p.search(message)
-        if m:
-            return repr(m.group(0))
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -792,13 +758,10 @@ def compare_nodes(
 # Leaf value comparison
 # ---------------------------------------------------------------------------
 
-_COMPLEX_COMPONENT = {"complex32": "float16", "complex64": "float32", "complex128": "float64"}
-
-
 def _component_dtype(name: str) -> np.dtype:
     """The dtype to print one real component in (shortest repr of the value
     as the framework held it)."""
-    return storage_dtype(_COMPLEX_COMPONENT.get(name, name))
+    return storage_dtype(complex_component(name) or name)
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:
@@ -1054,6 +1017,46 @@ def _short(obs: Observation, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _first_line(obs: Observation) -> str:
+    """One line saying what went wrong in an INTERNAL observation: the
+    error when one was recorded, else the detail's first line.  A detail
+    that holds a Python traceback (the worker writes ``what it was doing``,
+    then the traceback, cut to its end) gives ``what: the exception line``,
+    since a traceback's first line says nothing."""
+    text = obs.describe_error() if obs.error_type or obs.error_message else obs.detail
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "no detail"
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call")]
+    if starts or any(_FRAME_LINE.match(ln) for ln in lines):
+        head = lines[0] if starts and starts[0] > 0 else ""
+        line = f"{head}: {lines[-1]}" if head else lines[-1]
+    else:
+        line = lines[0]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+_FRAME_LINE = re.compile(r'File "[^"]*", line \d+')
+
+
+def _unavailable(obs: Observation) -> bool:
+    """True for the observation of a mode unavailable on this machine: an
+    UNSUPPORTED outcome that carries no exception (see Note [Who may say
+    unsupported])."""
+    return obs.outcome is Outcome.UNSUPPORTED and not obs.error_type
+
+
+def _status(obs: Observation) -> str | None:
+    """``"returned"`` or ``"raised"`` for a call that ran to an end (a
+    declared limit counts as raising), None otherwise."""
+    if obs.outcome is Outcome.RETURNED:
+        return "returned"
+    if obs.outcome is Outcome.RAISED or (obs.outcome is Outcome.UNSUPPORTED
+                                         and not _unavailable(obs)):
+        return "raised"
+    return None
+
+
 def _check(boundary: Boundary, ref: Observation, tgt: Observation,
            ref_repeat: Observation | None, oracle: Observation | None,
            tolerances: ToleranceTable | None) -> None:
@@ -1103,57 +1106,65 @@ def judge(
     ) -> Verdict:
         return Verdict(boundary.reference, boundary.target, kind, detail, path, accepts_invalid)
 
-    # 1-2: not run / cannot run.
+    # 1: seamfuzz failed: never judged as the library's behaviour.
+    for side, obs in (("reference", ref), ("target", tgt)):
+        if obs.outcome is Out.INTERNAL:
+            return verdict(K.INTERNAL, f"seamfuzz failed on the {side}: {_first_line(obs)}")
+    # 2-3: not run / cannot run here.
     for side, obs in (("reference", ref), ("target", tgt)):
         if obs.outcome is Out.SKIPPED:
             kind = K.TOO_LARGE if SKIP_TOO_LARGE in obs.detail else K.SKIPPED
             return verdict(kind, f"{side} skipped: {obs.detail or 'no reason given'}")
     for side, obs in (("target", tgt), ("reference", ref)):
-        if obs.outcome is Out.UNSUPPORTED:
-            why = obs.detail or _short(obs)
-            return verdict(K.UNSUPPORTED, f"{side} cannot run this: {why}")
-    # 3-4: did not finish.
-    if not ref.finished:
+        if _unavailable(obs):
+            return verdict(K.UNSUPPORTED,
+                           f"{side} cannot run this: {obs.detail or 'mode unavailable'}")
+    # 4-5: did not finish.  (A reference's declared limit counts as raising.)
+    ref_status = _status(ref)
+    if ref_status is None:
         what = "crashed" if ref.outcome is Out.CRASHED else "timed out"
         return verdict(K.INVALID, f"reference {what}: {ref.detail or 'no detail'}")
-    if not tgt.finished:
+    if tgt.outcome in (Out.CRASHED, Out.TIMEOUT):
         kind = K.CRASH if tgt.outcome is Out.CRASHED else K.TIMEOUT
         what = "crashed" if tgt.outcome is Out.CRASHED else "timed out"
         return verdict(
             kind,
             f"target {what} ({tgt.detail or 'no detail'}) where the reference "
-            f"{ref.outcome.value}",
+            f"{ref_status}",
         )
-    # 5: a flaky reference status.
+    # 6: a flaky reference status.
     repeat = ref_repeat if ref_repeat is not None and ref_repeat.outcome not in (
-        Out.SKIPPED, Out.UNSUPPORTED) else None
-    if repeat is not None and repeat.outcome is not ref.outcome:
-        how = repeat.outcome.value
-        if repeat.outcome is Out.RAISED:
+        Out.SKIPPED, Out.INTERNAL) and not _unavailable(ref_repeat) else None
+    if repeat is not None and _status(repeat) != ref_status:
+        how = _status(repeat) or repeat.outcome.value
+        if how == "raised":
             how += f" {_short(repeat)}"
         return verdict(
-            K.NONDETERMINISTIC, f"reference {ref.outcome.value}, then {how} on a repeat run"
+            K.NONDETERMINISTIC, f"reference {ref_status}, then {how} on a repeat run"
         )
-    # 6: status.
-    if ref.outcome is Out.RAISED and tgt.outcome is Out.RAISED:
+    # 7: status (Note [Who may say unsupported]).
+    if ref_status == "raised":
+        if tgt.outcome is Out.RETURNED:
+            return verdict(
+                K.STATUS,
+                f"target accepts input the reference rejects (reference raised {_short(ref)})",
+                accepts_invalid=True,
+            )
         if ref.error_type == tgt.error_type:
-            detail = f"both raised {ref.error_type or 'an error'}: {_short(ref)}"
+            detail = f"both raised {_short(ref)}"
         else:
             detail = (f"both raised, different types: reference {_short(ref)}; "
                       f"target {_short(tgt)}")
+        if tgt.outcome is Out.UNSUPPORTED:
+            detail += f" (target declares: {tgt.detail or 'a limit'})"
         return verdict(K.INVALID, detail)
+    if tgt.outcome is Out.UNSUPPORTED:
+        return verdict(K.UNSUPPORTED,
+                       f"target does not support this ({tgt.detail or 'a declared limit'}): "
+                       f"{_short(tgt)}")
     if tgt.outcome is Out.RAISED:
-        why = looks_unsupported(tgt.error_type, tgt.error_message)
-        if why is not None:
-            return verdict(K.UNSUPPORTED, f"target does not support this ({why}): {_short(tgt)}")
         return verdict(K.STATUS, f"target raised {_short(tgt)}")
-    if ref.outcome is Out.RAISED:
-        return verdict(
-            K.STATUS,
-            f"target accepts input the reference rejects (reference raised {_short(ref)})",
-            accepts_invalid=True,
-        )
-    # 7: both returned.
+    # 8: both returned.
     values = not nondeterministic_api
     flaky, flaky_path = "", ""
     if nondeterministic_api:

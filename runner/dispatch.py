@@ -12,15 +12,25 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from infra.pool import FailureKind, TaskFailure, WorkerPool
 from runner.contract import Boundary, ToleranceTable, Verdict, judge
 from runner.deny import nondeterministic
-from runner.execute import DEFAULT_ADDRESS_SPACE, CaseResult, CaseTask, init_worker, run_batch
+from infra.errors import InternalError, InvalidArgument
+from runner.execute import (
+    DEFAULT_ADDRESS_SPACE,
+    CaseResult,
+    CaseTask,
+    ModeProbe,
+    ModeStatus,
+    init_worker,
+    run_batch,
+)
+from runner.modes import ModeSpec
 from runner.observation import Observation, Outcome
 
-__all__ = ["Runner", "run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
+__all__ = ["Runner", "check_modes", "run_cases", "judge_case", "DEFAULT_TIMEOUT", "BATCH"]
 
 #: Seconds one case may take; generous enough for a first inductor compile
 #: (6-7 s cold on 2 cores) plus the checks.
@@ -29,21 +39,13 @@ DEFAULT_TIMEOUT = 120.0
 BATCH = 8
 
 
-def _on_accelerator(mode: str) -> bool:
-    """A mode spec that asks for a device other than the CPU."""
-    _, _, options = mode.partition(":")
-    return any(o.strip().startswith("device=") and o.strip() != "device=cpu"
-               for o in options.split(","))
-
-
 def _failure_observation(mode: str, failure: TaskFailure) -> Observation:
     if failure.kind is FailureKind.TIMEOUT:
         return Observation(mode=mode, outcome=Outcome.TIMEOUT, detail=failure.detail)
     if failure.kind is FailureKind.CRASHED:
         return Observation(mode=mode, outcome=Outcome.CRASHED, detail=failure.detail)
-    # The worker's own code raised: a seamfuzz bug, kept visible as a value.
-    return Observation(mode=mode, outcome=Outcome.RAISED, error_type="seamfuzz.InternalError",
-                       error_message=failure.detail[-2000:])
+    # The worker's own code raised: a seamfuzz bug, never the library's.
+    return Observation(mode=mode, outcome=Outcome.INTERNAL, detail=failure.detail[-4000:])
 
 
 def _isolate(pool: WorkerPool, task: CaseTask, timeout: float) -> CaseResult:
@@ -54,7 +56,7 @@ def _isolate(pool: WorkerPool, task: CaseTask, timeout: float) -> CaseResult:
                           max_elements=task.max_elements)
         ((_, result),) = list(pool.imap_unordered([[single]], timeout_of=lambda _: timeout))
         if isinstance(result, TaskFailure):
-            observations.append(_failure_observation(mode, result))
+            observations.append(_failure_observation(str(mode), result))
         else:
             observations.append(result[0].observations[0])
     return CaseResult(task.case_id, tuple(observations))
@@ -103,16 +105,28 @@ class Runner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
+        """Ask a worker of the modes' framework whether they can run (see
+        :func:`check_modes`)."""
+        modes = tuple(modes)
+        fw = modes[0].framework
+        pool = self._pool(fw, any(m.device != "cpu" for m in modes))
+        ((_, result),) = list(pool.imap_unordered([[ModeProbe(modes)]],
+                                                  timeout_of=lambda _: self.timeout))
+        if isinstance(result, TaskFailure):
+            raise InternalError(f"a {fw} worker failed to build modes "
+                                f"{', '.join(map(str, modes))}: {result.detail[-2000:]}")
+        return result[0]
+
     def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
         """Run every task, yielding ``(task, result)`` as results arrive.
         Frameworks run one after the other (a worker never imports both)."""
         timeout = self.timeout
         by_fw: dict[str, list[CaseTask]] = {}
         for t in tasks:
-            fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
-            by_fw.setdefault(fw, []).append(t)
+            by_fw.setdefault(t.framework, []).append(t)
         for fw, fw_tasks in by_fw.items():
-            pool = self._pool(fw, any(_on_accelerator(m) for t in fw_tasks for m in t.modes))
+            pool = self._pool(fw, any(m.device != "cpu" for t in fw_tasks for m in t.modes))
             size = self.batch
             batches = [fw_tasks[i:i + size] for i in range(0, len(fw_tasks), size)]
             retry: list[CaseTask] = []
@@ -132,6 +146,23 @@ class Runner:
                     yield task, _isolate(pool, task, timeout)
                 else:
                     yield task, result[0]
+
+
+def check_modes(executor: Any, modes: Sequence[ModeSpec]) -> None:
+    """Raise :class:`InvalidArgument` when a mode names what is not there
+    (a backend torch does not know, a plug-in that does not import), before
+    any case runs; ``executor`` has ``check_modes`` (a :class:`Runner`).
+    Modes merely unavailable here (no GPU) run and report themselves
+    unavailable per case."""
+    by_fw: dict[str, list[ModeSpec]] = {}
+    for m in modes:
+        by_fw.setdefault(m.framework, []).append(m)
+    problems = []
+    for fw_modes in by_fw.values():
+        status = executor.check_modes(fw_modes)
+        problems += [f"{m}: {why}" for m, why in zip(fw_modes, status.usage_errors) if why]
+    if problems:
+        raise InvalidArgument("; ".join(problems))
 
 
 def run_cases(tasks: Iterable[CaseTask], *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT,

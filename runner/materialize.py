@@ -24,7 +24,7 @@ dimension), ``"too_large"`` (over the element cap) or ``"invalid"`` (inputs
 that cannot be built: a :class:`~miner.records.Data` of the wrong length, a
 dtype the framework lacks, a missing API, a constructor that raised).  Its
 message starts with the reason, so the runner can record it as the detail of
-a SKIPPED observation (``too_large`` is :data:`runner.observation.SKIP_TOO_LARGE`).
+a SKIPPED observation (:data:`SKIP_TOO_LARGE`, which the contract reads).
 
 Note [An init fills the base]
     A tensor's :class:`~miner.records.Init` describes the values of its
@@ -82,7 +82,8 @@ Note [Value generation and casting]
 Note [Fresh objects per mode]
     ``torch.from_numpy`` shares memory with its array, and ``.to`` to the
     same dtype returns the very same tensor, so an in-place API in one mode
-    would corrupt the next mode's input (PITFALLS, Inputs).  The converters
+    would corrupt the next mode's input (a probe harness once produced 24
+    bogus mismatch groups this way).  The converters
     build every tensor from a copy: ``torch.tensor`` (which always copies) for
     dtypes numpy has, and for the others (bfloat16, float8, complex32) a copy
     of the bits as a same-sized integer tensor reinterpreted with
@@ -101,7 +102,6 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from infra.errors import InternalError, SeamfuzzError
@@ -127,9 +127,17 @@ from miner.records import (
     Uniform,
     Unknown,
     iter_values,
+    map_values,
 )
 from miner.records import base_shape as _base_shape
-from runner.observation import SKIP_TOO_LARGE, dtype_category, storage_dtype
+from infra.dtypes import (
+    dtype_category,
+    is_numpy_native,
+    is_torch_bitcast,
+    same_width_int,
+    storage_dtype,
+    wider,
+)
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -144,33 +152,19 @@ __all__ = [
     "to_torch",
 ]
 
-#: The default cap on the elements of all drawn tensors of one call.
-DEFAULT_MAX_ELEMENTS = 2**24
+#: The cap on the elements of all drawn tensors of one call: the one value
+#: the mutator validates against and the worker enforces (a tensorflow call
+#: over a huge input retries its allocation for seconds before failing).
+DEFAULT_MAX_ELEMENTS = 2**22
+
+#: The reason of inputs over the element cap; a SKIPPED observation's
+#: detail starts with it, and the contract turns it into TOO_LARGE.
+SKIP_TOO_LARGE = "too_large"
 
 #: The values of :attr:`MaterializeError.reason`.
 REASONS = frozenset({"unresolved", SKIP_TOO_LARGE, "invalid"})
 
 _FRAMEWORKS = frozenset({"torch", "tensorflow", "numpy"})
-
-# Dtypes numpy holds natively: torch.tensor() copies these directly.
-_NUMPY_NATIVE = frozenset(
-    ["bool", "float16", "float32", "float64", "complex64", "complex128"]
-    + [f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)]
-)
-# Dtypes torch has whose bits ml_dtypes stores the same way: built by
-# reinterpreting a copied integer tensor.
-_TORCH_BITCAST = frozenset(
-    [
-        "bfloat16",
-        "complex32",
-        "float8_e4m3fn",
-        "float8_e4m3fnuz",
-        "float8_e5m2",
-        "float8_e5m2fnuz",
-        "float8_e8m0fnu",
-    ]
-)
-_INT_OF_SIZE = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 # Canonical name prefixes -> the module they mean.
 _ROOTS = {
@@ -340,8 +334,12 @@ def draw(
         )
     gen = np.random.Generator(np.random.PCG64(seed))
     drawn = iter([_draw_tensor(spec, path, gen) for path, spec in specs])
-    out_args = tuple(_replace(v, drawn) for v in args)
-    out_kwargs = tuple((name, _replace(v, drawn)) for name, v in kwargs)
+
+    def fill(v: Any) -> Any:  # the n-th spec met is the n-th drawn (Note [One walker])
+        return map_values(v, lambda _: next(drawn), TensorSpec)
+
+    out_args = tuple(fill(v) for v in args)
+    out_kwargs = tuple((name, fill(v)) for name, v in kwargs)
     if next(drawn, None) is not None:
         raise InternalError("draw order and replacement order disagree")
     return Drawn(out_args, out_kwargs, int(seed))
@@ -377,22 +375,6 @@ def _collect(v: Any, path: str, out: list[tuple[str, TensorSpec]]) -> None:
             _collect(x, f"{path}<{v.api}>.kwargs[{name!r}]", out)
     elif not isinstance(v, (Literal, DType, ApiRef)):
         raise InternalError(f"not a record value at {path}: {v!r}")
-
-
-def _replace(v: Any, drawn: Iterator[DrawnTensor]) -> Any:
-    if isinstance(v, TensorSpec):
-        return next(drawn)
-    if isinstance(v, Seq):
-        return Seq(v.kind, tuple(_replace(x, drawn) for x in v.items))
-    if isinstance(v, Dict):
-        return Dict(tuple((_replace(k, drawn), _replace(x, drawn)) for k, x in v.items))
-    if isinstance(v, Constructed):
-        return Constructed(
-            v.api,
-            tuple(_replace(x, drawn) for x in v.args),
-            tuple((name, _replace(x, drawn)) for name, x in v.kwargs),
-        )
-    return v
 
 
 def _draw_tensor(spec: TensorSpec, path: str, gen: np.random.Generator) -> DrawnTensor:
@@ -501,9 +483,9 @@ def _special_value(name: str, dtype: str, path: str) -> np.generic:
         component = storage if cat == "float" else np.dtype(
             {8: np.float32, 16: np.float64}.get(storage.itemsize, np.float16)
         )
-        info = ml_dtypes.finfo(component)
+        info = _finfo(component)
     else:
-        info = ml_dtypes.finfo(np.float64)
+        info = np.finfo(np.float64)
     exact = {
         "nan": math.nan, "inf": math.inf, "-inf": -math.inf, "0": 0.0, "-0": -0.0,
         "1": 1.0, "-1": -1.0,
@@ -528,8 +510,23 @@ def _special_value(name: str, dtype: str, path: str) -> np.generic:
     return _cast(arr, dtype, path)[0]
 
 
+def _finfo(storage: np.dtype) -> Any:
+    """numpy's finfo, or ml_dtypes' for the types numpy lacks (imported only
+    then: a reproducer needs it only for such dtypes)."""
+    if storage.type.__module__ == "numpy":
+        return np.finfo(storage)
+    import ml_dtypes
+
+    return ml_dtypes.finfo(storage)
+
+
 def _int_range(storage: np.dtype) -> tuple[int, int]:
-    info = ml_dtypes.iinfo(storage)
+    if storage.type.__module__ == "numpy":
+        info: Any = np.iinfo(storage)
+    else:
+        import ml_dtypes
+
+        info = ml_dtypes.iinfo(storage)
     return int(info.min), int(info.max)
 
 
@@ -594,26 +591,18 @@ def float64_variant(drawn: Drawn) -> Drawn | None:
     so an explicit ``dtype=torch.float32`` still computes in float32."""
     changed = False
 
-    def widen(v: Any) -> Any:
+    def widen_tensor(v: DrawnTensor) -> DrawnTensor:
         nonlocal changed
-        if isinstance(v, DrawnTensor):
-            cat = dtype_category(v.dtype)
-            wide = {"float": "float64", "complex": "complex128"}.get(cat)
-            if wide is None or v.dtype == wide:
-                return v
-            changed = True
-            base = v.base.astype(storage_dtype(wide))
-            base.flags.writeable = False
-            return DrawnTensor(v.framework, wide, base, v.layout, v.shape, v.requires_grad)
-        if isinstance(v, Seq):
-            return Seq(v.kind, tuple(widen(x) for x in v.items))
-        if isinstance(v, Dict):
-            return Dict(tuple((widen(k), widen(x)) for k, x in v.items))
-        if isinstance(v, Constructed):
-            return Constructed(
-                v.api, tuple(widen(x) for x in v.args), tuple((k, widen(x)) for k, x in v.kwargs)
-            )
-        return v
+        wide = wider(v.dtype)
+        if wide is None or dtype_category(v.dtype) not in ("float", "complex"):
+            return v
+        changed = True
+        base = v.base.astype(storage_dtype(wide))
+        base.flags.writeable = False
+        return DrawnTensor(v.framework, wide, base, v.layout, v.shape, v.requires_grad)
+
+    def widen(v: Any) -> Any:
+        return map_values(v, widen_tensor, DrawnTensor)
 
     args = tuple(widen(v) for v in drawn.args)
     kwargs = tuple((k, widen(v)) for k, v in drawn.kwargs)
@@ -716,9 +705,10 @@ class _Builder:
         if v.framework == "python" and v.name in _PYTHON_TYPES:
             return _PYTHON_TYPES[v.name]
         if v.framework == "numpy":
-            extra = getattr(ml_dtypes, v.name, None)  # bfloat16, float8_*, int4, ...
-            if isinstance(extra, type) and issubclass(extra, np.generic):
-                return extra
+            try:
+                return storage_dtype(v.name).type  # bfloat16, float8_*, int4 from ml_dtypes
+            except ValueError:
+                pass
             try:
                 return np.dtype(v.name).type
             except TypeError:
@@ -759,10 +749,10 @@ class _TorchBuilder(_Builder):
         if v.framework != "torch":
             return super().tensor(v, path)
         target = getattr(torch, v.dtype, None)
-        if v.dtype in _NUMPY_NATIVE:
+        if is_numpy_native(v.dtype):
             t = torch.tensor(v.base)  # always copies
-        elif v.dtype in _TORCH_BITCAST and isinstance(target, torch.dtype):
-            bits = v.base.view(_INT_OF_SIZE[v.base.dtype.itemsize])
+        elif is_torch_bitcast(v.dtype) and isinstance(target, torch.dtype):
+            bits = v.base.view(same_width_int(v.dtype))
             t = torch.tensor(bits).view(target)
         else:
             raise MaterializeError("invalid", f"{path}: torch has no {v.dtype} tensors to build")

@@ -39,10 +39,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-import ml_dtypes
 import numpy as np
 
+from infra import dtypes as _dtypes
 from miner.records import scalar_from_json, scalar_key, scalar_to_json
+from runner.materialize import SKIP_TOO_LARGE
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
@@ -67,10 +68,10 @@ __all__ = [
 MAX_ERROR_MESSAGE = 2000
 _TRUNCATED = " ...[truncated]"
 
-#: The reason a worker puts first in :attr:`Observation.detail` when it skips
-#: a case whose inputs exceed its memory cap (PITFALLS: TF retries a huge
-#: allocation for ~10 s before failing); the contract turns it into TOO_LARGE.
-SKIP_TOO_LARGE = "too_large"
+# SKIP_TOO_LARGE (imported above) is the reason a worker puts first in
+# :attr:`Observation.detail` when it skips a case whose inputs exceed its
+# memory cap (TF retries a huge allocation for ~10 s before failing); the
+# contract turns it into TOO_LARGE.  It is defined where the cap is enforced.
 
 
 class Outcome(str, enum.Enum):
@@ -84,10 +85,16 @@ class Outcome(str, enum.Enum):
     CRASHED = "crashed"
     #: The worker did not answer within the time limit and was killed.
     TIMEOUT = "timeout"
-    #: The mode cannot run this case: a graph break under ``fullgraph``, a
-    #: feature its backend does not implement, or the mode is unavailable on
-    #: this machine.  Not a verdict on the library.
+    #: The call raised an error that the mode itself declares as one of its
+    #: limits (a graph break under ``fullgraph``, data-dependent control
+    #: flow, an op with no XLA kernel, an op an exporter cannot export), or
+    #: the mode is unavailable on this machine; the reason is in ``detail``.
+    #: Any other error is RAISED, whatever its message says.
     UNSUPPORTED = "unsupported"
+    #: seamfuzz itself failed on this case (a bug in building the inputs or
+    #: converting the output, a worker that raised); ``detail`` holds the
+    #: traceback.  Never an observation of the library.
+    INTERNAL = "internal"
     #: Not run on purpose (inputs too large, a denied API); the reason is in
     #: ``detail``, starting with a keyword such as :data:`SKIP_TOO_LARGE`.
     SKIPPED = "skipped"
@@ -97,73 +104,23 @@ class Outcome(str, enum.Enum):
 # Dtype names
 # ---------------------------------------------------------------------------
 
-# name -> (numpy storage dtype, category).  Categories decide how values are
-# compared: "bool" and "int" exactly, "float" and "complex" with tolerances.
-_DTYPES: dict[str, tuple[np.dtype, str]] = {}
-_NUMPY_NAMES = frozenset(
-    ["bool", "float16", "float32", "float64", "complex64", "complex128"]
-    + [f"{u}int{n}" for u in ("", "u") for n in (8, 16, 32, 64)]
-)
-
-
-def _register(category: str, names: list[str], storage: Any = None) -> None:
-    for name in names:
-        if storage is not None:
-            dt = np.dtype(storage)
-        elif name in _NUMPY_NAMES:
-            dt = np.dtype(name)
-        elif hasattr(ml_dtypes, name):
-            dt = np.dtype(getattr(ml_dtypes, name))
-        else:  # a type this ml_dtypes release does not have yet
-            continue
-        _DTYPES[name] = (dt, category)
-
-
-_register("bool", ["bool"])
-_register("int", ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"])
-# Sub-byte integers (TF int4/uint4, torch int1..int7 are not covered): one per
-# byte, as ml_dtypes stores them.
-_register("int", ["int2", "int4", "uint2", "uint4"])
-# Quantized integer types of TF and torch, stored as their integer repr.
-_register("int", ["qint8"], np.int8)
-_register("int", ["quint8"], np.uint8)
-_register("int", ["qint16"], np.int16)
-_register("int", ["quint16"], np.uint16)
-_register("int", ["qint32"], np.int32)
-_register("float", ["float16", "float32", "float64"])
-_register(
-    "float",
-    [
-        "bfloat16",
-        "float8_e4m3fn",
-        "float8_e4m3fnuz",
-        "float8_e4m3",
-        "float8_e4m3b11fnuz",
-        "float8_e3m4",
-        "float8_e5m2",
-        "float8_e5m2fnuz",
-        "float8_e8m0fnu",
-        "float6_e2m3fn",
-        "float6_e3m2fn",
-        "float4_e2m1fn",
-    ],
-)
-_register("complex", ["complex64", "complex128"])
-# torch.complex32 ("chalf"): two float16, stored by ml_dtypes.
-_register("complex", ["complex32"])
+# The table lives in infra.dtypes; these three are re-exported for the
+# runner and triage.  An ArrayLeaf may carry any name whose values a numpy
+# array holds here (infra.dtypes.storable_dtypes).
+_ARRAY_DTYPES: tuple[str, ...] = _dtypes.storable_dtypes()
 
 
 def known_dtypes() -> tuple[str, ...]:
     """Every dtype name an :class:`ArrayLeaf` may carry, sorted."""
-    return tuple(sorted(_DTYPES))
+    return _ARRAY_DTYPES
 
 
 def storage_dtype(name: str) -> np.dtype:
     """The numpy dtype that holds the bytes of a framework dtype ``name``;
     raises ValueError for a name not in the table."""
     try:
-        return _DTYPES[name][0]
-    except KeyError:
+        return _dtypes.storage_dtype(name)
+    except ValueError:
         raise ValueError(
             f"unknown dtype name {name!r}; record such a value as an OpaqueLeaf "
             f"(known: {', '.join(known_dtypes())})"
@@ -174,7 +131,7 @@ def dtype_category(name: str) -> str:
     """``"bool"``, ``"int"``, ``"float"`` or ``"complex"`` for a dtype name
     (raises ValueError for an unknown name)."""
     storage_dtype(name)
-    return _DTYPES[name][1]
+    return _dtypes.dtype_category(name)
 
 
 def exception_type_name(exc: BaseException | type[BaseException]) -> str:
@@ -237,7 +194,7 @@ class ArrayLeaf:
         for a bfloat16 tensor): a value cast such as float32 -> bfloat16 is
         refused, because it could round silently.
         """
-        arr = np.asarray(arr)  # keeps 0-d arrays 0-d (PITFALLS: Inputs)
+        arr = np.asarray(arr)  # keeps 0-d arrays 0-d (np.ascontiguousarray would not)
         name = dtype_name if dtype_name is not None else arr.dtype.name
         dt = storage_dtype(name)
         if arr.dtype != dt:

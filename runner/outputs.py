@@ -12,27 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from infra.dtypes import is_torch_bitcast, same_width_int, storage_dtype
+from runner.call import is_tensor
 from runner.observation import ArrayLeaf, MapNode, OpaqueLeaf, ScalarLeaf, SeqNode
 
 __all__ = ["to_node", "tensor_to_numpy", "is_tensor"]
 
 #: Nesting beyond this is reported as opaque (a pathological result).
 MAX_DEPTH = 32
-
-
-def is_tensor(obj: Any) -> bool:
-    """A torch tensor, a tensorflow tensor or variable (not numpy)."""
-    mod = type(obj).__module__
-    if mod.startswith("torch"):
-        import torch
-
-        return isinstance(obj, torch.Tensor)
-    if mod.startswith("tensorflow") or mod.startswith("keras"):
-        import tensorflow as tf
-
-        return isinstance(obj, (tf.Tensor, tf.Variable)) and not isinstance(
-            obj, tf.RaggedTensor)
-    return False
 
 
 def tensor_to_numpy(t: Any) -> tuple[np.ndarray, str]:
@@ -48,11 +35,11 @@ def tensor_to_numpy(t: Any) -> tuple[np.ndarray, str]:
             t = t.dequantize()
         t = t.resolve_conj().resolve_neg().cpu().contiguous()
         name = str(t.dtype).replace("torch.", "")
-        if t.dtype in (torch.bfloat16,) or "float8" in name:
-            import ml_dtypes
-
-            target = getattr(ml_dtypes, name)
-            arr = t.to(torch.float32).numpy().astype(target)
+        if is_torch_bitcast(name):
+            # numpy lacks the dtype: its bits, through an integer view, into
+            # the ml_dtypes type that stores them alike (NaN payloads kept).
+            bits = t.view(getattr(torch, same_width_int(name).name))
+            arr = bits.numpy().view(storage_dtype(name))
         else:
             arr = t.numpy()
         return np.array(arr, copy=True, order="C"), name

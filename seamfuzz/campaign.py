@@ -19,21 +19,16 @@ from infra.errors import InvalidArgument
 from miner.records import CallRecord
 from runner.contract import Verdict, VerdictKind
 from runner.deny import denied_record
-from runner.dispatch import judge_case
+from runner.dispatch import check_modes, judge_case
 from runner.execute import CaseResult, CaseTask
-from runner.modes import REFERENCE, ModeSpec, parse_mode, parse_modes
+from runner.modes import ModeSpec, default_targets, parse_mode, parse_modes, reference_of
 from runner.observation import Observation, Outcome
 from seamfuzz.executors import Executor, LocalExecutor
 from seamfuzz.store import CampaignStore, NewCase, case_id
 
-__all__ = ["DEFAULT_TARGETS", "modes_by_framework", "select_records", "mined_cases",
+__all__ = ["modes_by_framework", "select_records", "mined_cases",
            "run_cases", "run_records", "CaseOutcome", "library_versions", "record_settings"]
 
-#: Target modes when ``--modes`` is not given.
-DEFAULT_TARGETS = {
-    "torch": ("torch.compile", "torch.compile:backend=aot_eager"),
-    "tensorflow": ("tf.function", "tf.xla"),
-}
 
 
 def modes_by_framework(modes: Optional[str], reference: Optional[str] = None
@@ -45,8 +40,8 @@ def modes_by_framework(modes: Optional[str], reference: Optional[str] = None
     given, else the framework's eager CPU mode.
     """
     specs: list[ModeSpec] = parse_modes(modes) if modes else [
-        parse_mode(m) for targets in DEFAULT_TARGETS.values() for m in targets]
-    refs: dict[str, str] = dict(REFERENCE)
+        m for targets in default_targets().values() for m in targets]
+    refs: dict[str, str] = {fw: str(reference_of(fw)) for fw in ("torch", "tensorflow")}
     if reference:
         ref = parse_mode(reference)
         refs[ref.framework] = str(ref)
@@ -63,15 +58,15 @@ def modes_by_framework(modes: Optional[str], reference: Optional[str] = None
 def select_records(records: Iterable[CallRecord], patterns: Sequence[str], index: Any = None
                    ) -> list[CallRecord]:
     """Records whose API matches a glob; a pattern that is a public alias
-    (``tf.abs``) is first mapped to its canonical name (``tf.math.abs``)."""
+    (``tf.abs``) is first mapped to its canonical name (``tf.math.abs``) by
+    the :class:`~miner.apiindex.ApiIndex` ``index``."""
     if not patterns:
         return list(records)
     canon = []
     for p in patterns:
         canon.append(p)
         if index is not None and not any(ch in p for ch in "*?["):
-            path = "tensorflow" + p[2:] if p.startswith("tf.") else p
-            sym = index.lookup(path)
+            sym = index.lookup_name(p)
             if sym is not None:
                 canon.append(sym.canonical)
     return [r for r in records if any(fnmatch.fnmatchcase(r.api, p) for p in canon)]
@@ -89,8 +84,9 @@ class CaseOutcome:
 
 
 def _skipped(task: CaseTask, reason: str) -> tuple[CaseResult, list[Verdict]]:
-    obs = tuple(Observation(mode=m, outcome=Outcome.SKIPPED, detail=reason) for m in task.modes)
-    verdicts = [Verdict(task.modes[0], m, VerdictKind.SKIPPED, reason) for m in task.modes[1:]]
+    modes = [str(m) for m in task.modes]
+    obs = tuple(Observation(mode=m, outcome=Outcome.SKIPPED, detail=reason) for m in modes)
+    verdicts = [Verdict(modes[0], m, VerdictKind.SKIPPED, reason) for m in modes[1:]]
     return CaseResult(task.case_id, obs), verdicts
 
 
@@ -145,6 +141,9 @@ def run_cases(cases: Sequence[NewCase], store: CampaignStore, executor: Executor
     first_results: dict[str, CaseResult] = {}
     confirm: list[CaseTask] = []
     if tasks:
+        # A mode naming what is not there (an unknown backend) is a usage
+        # error: stop before any case runs rather than store it per case.
+        check_modes(executor, list(dict.fromkeys(m for t in tasks for m in t.modes)))
         results = executor.run(tasks)
         try:
             for task, result in results:

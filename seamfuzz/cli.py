@@ -45,6 +45,20 @@ class _Formatter(argparse.RawDescriptionHelpFormatter,
     pass
 
 
+class _JoinCommaLists(argparse.Action):
+    """A flag taking comma-separated lists (``--modes``) that may be repeated
+    and given several values: ``--modes a,b c --modes d`` is ``"a,b,c,d"``,
+    every use adding to the earlier ones (argparse's default keeps only the
+    last)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: Optional[str] = None) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        items = [earlier] if earlier else []
+        items += values if isinstance(values, list) else [values]
+        setattr(namespace, self.dest, ",".join(items))
+
+
 def _progress(total: int, desc: str, quiet: bool) -> Any:
     from tqdm import tqdm
 
@@ -75,9 +89,10 @@ notebook, syntax error, Python 2, too deep), with its reason counted.""",
                "  seamfuzz mine path/to/project notebooks/ --out my.sqlite --json",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to mine")
-    p.add_argument("--docs", nargs="+", default=[], metavar="LIB",
+    p.add_argument("--docs", nargs="+", action="extend", default=[], metavar="LIB",
                    choices=["torch", "tensorflow"],
-                   help="also mine the docstring examples of these installed libraries")
+                   help="also mine the docstring examples of these installed libraries "
+                        "(repeatable)")
     p.add_argument("--out", default=DEFAULT_CORPUS, metavar="STORE",
                    help="corpus store to write (SQLite; created if missing)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
@@ -199,7 +214,8 @@ def cmd_apis(args: argparse.Namespace) -> int:
 
 
 def _add_common_run_args(p: Any) -> None:
-    p.add_argument("--modes", metavar="M,...", help=MODES_HELP)
+    p.add_argument("--modes", nargs="+", action=_JoinCommaLists, metavar="M,...",
+                   help=MODES_HELP + " (repeatable: the lists add up)")
     p.add_argument("--reference", metavar="MODE",
                    help="reference mode (default: the framework's eager CPU mode)")
     p.add_argument("--seed", type=int, default=0, metavar="N",
@@ -265,7 +281,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from miner import apiindex
     from runner.check import record_from_expression
     from runner.deny import denied_record
-    from runner.dispatch import judge_case, run_cases
+    from runner.dispatch import Runner, check_modes, judge_case
     from runner.execute import CaseTask
     from seamfuzz.campaign import modes_by_framework
     from seamfuzz.store import case_id
@@ -281,12 +297,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"{rec.api} is a {rec.framework} API; --modes names no "
                               f"{rec.framework} target mode")
     task = CaseTask(case_id(rec, args.seed), rec, args.seed, modes[rec.framework])
-    ((_, result),) = list(run_cases([task], jobs=1, timeout=args.timeout))
+    with Runner(jobs=1, timeout=args.timeout) as runner:
+        check_modes(runner, task.modes)  # an unknown backend: exit 2, no case run
+        ((_, result),) = list(runner.run([task]))
     verdicts = judge_case(task, result)
     broken = any(v.breaking for v in verdicts)
     if args.json:
         print(json.dumps({
-            "api": rec.api, "reference": task.modes[0],
+            "api": rec.api, "reference": str(task.modes[0]),
             "observations": {o.mode: o.to_json() for o in result.observations},
             "verdicts": [{"reference": v.reference, "target": v.target, "kind": v.kind.value,
                           "detail": v.detail} for v in verdicts],
@@ -324,8 +342,9 @@ counts per boundary: also a measure of how well the miner resolved
 arguments.""",
     )
     p.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="STORE", help="corpus store")
-    p.add_argument("--api", nargs="+", default=[], metavar="GLOB",
-                   help="only APIs matching these patterns (public aliases accepted)")
+    p.add_argument("--api", nargs="+", action="extend", default=[], metavar="GLOB",
+                   help="only APIs matching these patterns (public aliases accepted; "
+                        "repeatable)")
     p.add_argument("--out", default=os.path.join("results", "run"), metavar="DIR",
                    help="campaign directory")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
@@ -426,9 +445,9 @@ examples:
   seamfuzz fuzz --modes torch.compile --seconds 600 --json
   seamfuzz fuzz --executor ray --ray-address auto --out results/big""")
     p.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="STORE", help="corpus store")
-    p.add_argument("--api", nargs="+", default=[], metavar="GLOB",
-                   help="only APIs matching these patterns (public aliases accepted); "
-                        "default: every API in the corpus")
+    p.add_argument("--api", nargs="+", action="extend", default=[], metavar="GLOB",
+                   help="only APIs matching these patterns (public aliases accepted; "
+                        "repeatable); default: every API in the corpus")
     p.add_argument("--mutants", type=int, default=200, metavar="N",
                    help="mutants per API, on top of its mined records")
     p.add_argument("--seconds", type=float, default=0, metavar="S",
@@ -658,16 +677,6 @@ first.""")
     p.set_defaults(func=cmd_report)
 
 
-def _row_as_cluster(row: Any) -> Any:
-    """What a known-issues entry looks at, from a stored cluster row."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        id=row.id, api=row.api, reference=row.reference, target=row.target, kind=row.kind,
-        signature=SimpleNamespace(message=str(row.signature.get("message", ""))),
-        representative=SimpleNamespace(detail=str(row.example.get("detail", ""))))
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -681,12 +690,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         data = report_data(store)
     if args.known:
         known = _load_known(args.known, args.dir)
-        rows = []
-        for r in data.clusters:
-            entry = known.match(_row_as_cluster(r))
-            rows.append(dataclasses.replace(r, known=entry is not None,
-                                            known_reason=entry.reason if entry else "",
-                                            known_link=(entry.link or "") if entry else ""))
+        rows = [r.with_known(known.match(r)) for r in data.clusters]
         data = dataclasses.replace(data, clusters=rows)
     paths = write_report(data, args.dir)
     if args.json:
@@ -765,6 +769,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Subcommands whose positional arguments are a list of paths.
+_PATH_LISTS = frozenset({"mine", "replay"})
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The parsed command line (nothing is run).  Every list is additive:
+    a repeated list flag adds to its earlier values (``--api a b --api c`` is
+    ``[a, b, c]``; ``--modes`` joins its comma lists), and paths may be
+    given on both sides of options (``mine a --jobs 1 b``)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command in _PATH_LISTS:
+        paths = [a for a in extra if not a.startswith("-")]
+        if len(paths) == len(extra):
+            args.paths = [*args.paths, *paths]
+            extra = []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # unwinds the context managers: workers are stopped
 
@@ -773,8 +798,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except InvalidArgument as exc:

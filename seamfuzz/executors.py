@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Any, Iterable, Iterator, Optional, Protocol
+from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
 
 from infra.errors import InvalidArgument
 from runner.dispatch import BATCH, Runner
-from runner.execute import CaseResult, CaseTask
+from runner.execute import CaseResult, CaseTask, ModeStatus
+from runner.modes import ModeSpec
 
 __all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor"]
 
@@ -33,6 +34,8 @@ class Executor(Protocol):
     def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]: ...
 
     def run_clean(self, task: CaseTask) -> CaseResult: ...
+
+    def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus: ...
 
     def close(self) -> None: ...
 
@@ -59,6 +62,9 @@ class LocalExecutor:
 
     def run_clean(self, task: CaseTask) -> CaseResult:
         return _run_alone(task, self.timeout, self.log_dir)
+
+    def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
+        return self._runner.check_modes(modes)
 
     def close(self) -> None:
         self._runner.close()
@@ -94,6 +100,9 @@ class _Host:
 
     def run_clean(self, task: CaseTask) -> CaseResult:
         return _run_alone(task, self.timeout, self.log_dir)
+
+    def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
+        return self.runner.check_modes(modes)
 
     def close(self) -> None:
         self.runner.close()
@@ -148,8 +157,7 @@ class RayExecutor:
         ray = self._ray
         by_fw: dict[str, list[CaseTask]] = {}
         for t in tasks:
-            fw = "torch" if t.modes[0].startswith("torch.") else "tensorflow"
-            by_fw.setdefault(fw, []).append(t)
+            by_fw.setdefault(t.framework, []).append(t)
         # Frameworks one after the other, as the local runner: an actor's
         # worker of each framework then stays warm for the next round.
         batches: deque[list[CaseTask]] = deque(
@@ -165,6 +173,9 @@ class RayExecutor:
             actor = running.pop(ready)
             idle.append(actor)
             yield from ray.get(ready)
+
+    def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
+        return self._ray.get(self._actors[0].check_modes.remote(tuple(modes)))
 
     def run_clean(self, task: CaseTask) -> CaseResult:
         ray = self._ray

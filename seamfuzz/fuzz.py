@@ -81,8 +81,7 @@ def build_mutator(records: Sequence[CallRecord], index: Any, settings: FuzzSetti
     signatures = collect_signatures(wanted)
 
     def has_api(name: str) -> bool:
-        path = "tensorflow" + name[2:] if name.startswith("tf.") else name
-        return index is not None and index.lookup(path) is not None
+        return index is not None and index.lookup_name(name) is not None
 
     return Mutator({api: seeds[api] for api in order}, signatures,
                    max_elements=settings.max_elements, seed=settings.seed, has_api=has_api)

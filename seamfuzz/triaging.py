@@ -14,26 +14,28 @@ import os
 import platform
 import shlex
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Sequence
+
+from miner.records import describe_record
 
 from runner.dispatch import judge_case
-from runner.execute import CaseTask
+from runner.execute import DEFAULT_MAX_ELEMENTS, CaseTask
 from runner.deny import denied_record
 from runner.observation import Observation, Outcome
 from seamfuzz.campaign import library_versions
 from seamfuzz.executors import Executor
 from seamfuzz.store import CampaignStore
 from triage.attribute import attribute
-from triage.cluster import Cluster, cluster, dedup_ratio
+from triage.cluster import PILES, Cluster, Pile, Unjudged, cluster, dedup_ratio, piles
 from triage.known import KnownIssues
 from triage.probe import Probe, ProbeCase, ProbeResult
-from triage.report import ClusterRow, ReportData, Totals, example_for
+from triage.report import ClusterRow, ReportData, ShrinkStats, Totals, example_for, row_for
 from triage.shrink import shrink
 from triage.signature import BREAKING_KINDS, Finding
 
-__all__ = ["findings_of", "make_probe", "triage_store", "report_data", "TriageSummary",
-           "device_description"]
+__all__ = ["findings_of", "make_probe", "piles_of", "triage_store", "report_data",
+           "TriageSummary", "device_description"]
 
 
 def device_description(modes: Sequence[str] = ()) -> str:
@@ -59,7 +61,7 @@ def findings_of(store: CampaignStore) -> list[Finding]:
     return out
 
 
-def make_probe(executor: Executor, *, max_elements: int = 1 << 22) -> Probe:
+def make_probe(executor: Executor, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Probe:
     """A probe that runs cases on ``executor`` and judges them."""
 
     def probe(cases: Sequence[ProbeCase]) -> list[ProbeResult]:
@@ -135,52 +137,43 @@ def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = 
     repro_dir = os.path.join(store.dir, "repros")
     versions = library_versions()
     command = _command_of(store)
-    rows: list[tuple[Cluster, dict[str, Any]]] = []
+    rows: list[tuple[Cluster, ClusterRow]] = []
     for n, c in enumerate(clusters):
         if on_cluster is not None:
             on_cluster(n, len(clusters), c)
         rep = c.representative
         attribution = attribute(rep, probe)
         best = rep
-        shrunk_info: dict[str, Any] = {}
+        stats = None
         if do_shrink and attribution.axis != "not-reproduced":
             result = shrink(rep, probe, seconds=shrink_seconds)
             if result.finding is not None:
                 best = result.finding
-            shrunk_info = {"tried": result.tried, "kept": result.kept,
-                           "seconds": round(result.seconds, 1),
-                           "timed_out": result.timed_out}
-        example = example_for(best)
-        example["case_id"] = rep.case_id
-        example["detail"] = rep.detail[:1000]
+            stats = ShrinkStats(result.tried, result.kept, result.seconds, result.timed_out)
+        example = replace(example_for(best), case_id=rep.case_id, detail=rep.detail[:1000])
         repro = ""
         try:
             path = write_repro(repro_dir, c.id, best.record, best.seed, best.reference,
                                best.target, best.kind,
-                               observed=Observed(example["reference"], example["target"]),
+                               observed=Observed(example.reference, example.target),
                                stamp=Stamp(versions, device_description([best.target]),
                                            command))
             repro = os.path.relpath(path, store.dir)
         except ReproUnsupported as exc:
-            example["repro_unsupported"] = str(exc)
-        entry = known.match(c) if known is not None else None
-        rows.append((c, {
-            "axis": attribution.axis,
-            "axis_detail": {"probes": dict(attribution.probes), "shrink": shrunk_info},
-            "shrunk": {"record": best.record.to_json(), "seed": best.seed},
-            "repro": repro,
-            "known": {"reason": entry.reason, "link": entry.link} if entry else {},
-            "example": example,
-        }))
-    store.put_clusters(rows)
+            example = replace(example, repro_unsupported=str(exc))
+        row = row_for(c, axis=attribution.axis, repro=repro,
+                      known=known.match(c) if known is not None else None,
+                      example=example, probes=attribution.probes, shrink=stats, shrunk=best)
+        rows.append((c, row))
+    store.put_clusters([(c, row.store_info()) for c, row in rows])
     axes: dict[str, int] = {}
-    for _, r in rows:
-        axes[r["axis"]] = axes.get(r["axis"], 0) + 1
+    for _, row in rows:
+        axes[row.axis] = axes.get(row.axis, 0) + 1
     problems = {json.dumps({k: v for k, v in c.signature.parts().items() if k != "boundary"},
                            sort_keys=True) for c in clusters}
     return TriageSummary(len(findings), len({f.case_id for f in findings}), len(clusters),
                          len(problems), round(dedup_ratio(findings, clusters), 2),
-                         sum(bool(r["known"]) for _, r in rows), axes,
+                         sum(row.known for _, row in rows), axes,
                          time.monotonic() - start)
 
 
@@ -193,16 +186,34 @@ def report_data(store: CampaignStore, title: str = "") -> ReportData:
     totals = Totals(apis=len(apis), cases=sum(a["cases"] for a in apis.values()),
                     valid=sum(a["valid"] for a in apis.values()),
                     frameworks={k: (v["valid"], v["cases"]) for k, v in fw.items()})
-    rows = []
-    for row in store.clusters():
-        known = row["known"]
-        rows.append(ClusterRow(
-            id=row["id"], api=row["api"], kind=row["kind"], reference=row["reference"],
-            target=row["target"], axis=row["axis"], cases=row["cases"],
-            signature=row["signature"], repro=row["repro"], known=bool(known),
-            known_reason=known.get("reason", ""), known_link=known.get("link", "") or "",
-            severity=row["severity"], example=row["example"]))
+    rows = [ClusterRow.from_stored(row) for row in store.clusters()]
     modes = [m for ms in (settings.get("modes") or {}).values() for m in ms]
     return ReportData(title=title or f"seamfuzz report: {store.dir}", settings=settings,
                       versions=versions, device=device_description(modes), totals=totals,
-                      boundaries=store.verdict_counts(), clusters=rows)
+                      boundaries=store.verdict_counts(), clusters=rows,
+                      piles=piles_of(store))
+
+
+def piles_of(store: CampaignStore) -> tuple[Pile, ...]:
+    """The verdicts of the campaign that judged nothing (:data:`PILES`), by
+    kind and reason, with an example call per reason."""
+    verdicts = store.verdicts_of_kinds(PILES)
+    if not verdicts:
+        return ()
+    # One pass over the cases for their APIs (the record's: what was called).
+    wanted = {row[0] for row in verdicts}
+    cases = {c.id: c for c in store.cases() if c.id in wanted}
+    items = [Unjudged(case_id=cid, api=cases[cid].record.api if cid in cases else "?",
+                      boundary=f"{ref} -> {tgt}", kind=kind, detail=detail)
+             for cid, ref, tgt, kind, detail, _ in verdicts]
+
+    def describe(cid: str) -> str:
+        case = cases.get(cid)
+        if case is None:
+            return ""
+        try:
+            return describe_record(case.record)
+        except TypeError:  # a value describe() does not know
+            return case.record.api + "(...)"
+
+    return piles(items, describe)

@@ -15,6 +15,9 @@ Compiler stage (the first part of the axis):
   plug-in transform.
 - ``device`` when eager mode on the target's device already differs from
   eager mode on the CPU (the compiler is not at fault).
+
+Each mode class declares these stages as its *ladder* (the modes that stop
+after each stage) and its shape probe; this module only runs them.
 - ``not-reproduced`` when the re-run of the case itself agrees.
 
 Qualifiers (appended with ``+``), each from one more re-run:
@@ -33,9 +36,8 @@ kind, so the report can show the matrix behind the axis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
-from runner.modes import ModeSpec, parse_mode
+from runner.modes import mode_class, parse_mode
 from triage.probe import Probe, ProbeCase
 from triage.signature import Finding
 from triage.variants import contiguous, widened
@@ -52,40 +54,22 @@ class Attribution:
     probes: tuple[tuple[str, str], ...]
 
 
-def _with(spec: ModeSpec, **changes: Optional[str]) -> str:
-    opts = dict(spec.options)
-    for k, v in changes.items():
-        if v is None:
-            opts.pop(k, None)
-        else:
-            opts[k] = v
-    text = spec.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(opts.items()))
-                        if opts else "")
-    return str(parse_mode(text))
-
-
 def probe_plan(finding: Finding) -> list[tuple[str, ProbeCase, str]]:
-    """``(name, case, target)`` probes for a finding (see the module doc)."""
+    """``(name, case, target)`` probes for a finding (see the module doc).
+
+    The ``stages`` probe runs the reference and every rung of the target
+    mode's attribution ladder (:meth:`runner.modes.Mode.ladder`) on the
+    case; the others re-run the target with a variant of the mode (the
+    mode's :meth:`~runner.modes.Mode.shape_probe`) or of the inputs."""
     ref, tgt = finding.reference, parse_mode(finding.target)
+    cls = mode_class(tgt.name)
     rec, seed = finding.record, finding.seed
-    plan: list[tuple[str, ProbeCase, str]] = []
-    stage_modes: list[str] = []
-    if tgt.name == "torch.compile":
-        stage_modes = [_with(tgt, backend="eager"), _with(tgt, backend="aot_eager")]
-        dyn = "false" if tgt.option("dynamic").lower() == "true" else "true"
-        plan.append(("shapes", ProbeCase(rec, seed, (ref, _with(tgt, dynamic=dyn))),
-                     _with(tgt, dynamic=dyn)))
-    elif tgt.name == "tf.xla" or (tgt.name == "tf.function" and
-                                   tgt.option("jit_compile").lower() == "true"):
-        stage_modes = [_with(parse_mode("tf.function"), device=tgt.option("device") or None)]
-    device = tgt.option("device")
-    if device and device != "cpu":
-        eager = "torch.eager" if tgt.framework == "torch" else "tf.eager"
-        dev_mode = f"{eager}:device={device}"
-        plan.append(("device", ProbeCase(rec, seed, (ref, dev_mode)), dev_mode))
-    modes = tuple(dict.fromkeys([ref, *[m for m in stage_modes if m != str(tgt)],
-                                 str(tgt)]))
-    plan.insert(0, ("stages", ProbeCase(rec, seed, modes), str(tgt)))
+    rungs = [str(stage.mode) for stage in cls.ladder(tgt)]
+    modes = tuple(dict.fromkeys([ref, *rungs, str(tgt)]))
+    plan: list[tuple[str, ProbeCase, str]] = [("stages", ProbeCase(rec, seed, modes), str(tgt))]
+    shape = cls.shape_probe(tgt)
+    if shape is not None:
+        plan.append(("shapes", ProbeCase(rec, seed, (ref, str(shape[1]))), str(shape[1])))
     wide = widened(rec, seed)
     if wide is not None:
         plan.append(("float64", ProbeCase(wide, seed, (ref, str(tgt))), str(tgt)))
@@ -96,7 +80,9 @@ def probe_plan(finding: Finding) -> list[tuple[str, ProbeCase, str]]:
 
 
 def attribute(finding: Finding, probe: Probe) -> Attribution:
-    """Run the probes of :func:`probe_plan` (one batch) and name the axis."""
+    """Run the probes of :func:`probe_plan` (one batch) and name the axis:
+    the first rung of the target's ladder that already breaks the contract,
+    qualified by the probes that agree."""
     plan = probe_plan(finding)
     results = probe([case for _, case, _ in plan])
     evidence: list[tuple[str, str]] = []
@@ -110,37 +96,17 @@ def attribute(finding: Finding, probe: Probe) -> Attribution:
         else:
             v = result.verdicts.get(target)
             evidence.append((name, v.kind.value if v else "n/a"))
-    case, target, result = by_name["stages"]
-    tgt = parse_mode(finding.target)
+    _, target, result = by_name["stages"]
     if not result.breaks(target):
         return Attribution("not-reproduced", tuple(evidence))
-    if "device" in by_name and by_name["device"][2].breaks(by_name["device"][1]):
-        stage = "device"
-    elif tgt.name == "torch.compile":
-        backend = tgt.option("backend", "inductor")
-        if result.breaks(_with(tgt, backend="eager")) and backend != "eager":
-            stage = "dynamo"
-        elif backend == "eager":
-            stage = "dynamo"
-        elif result.breaks(_with(tgt, backend="aot_eager")) or backend == "aot_eager":
-            stage = "aot_autograd"
-        elif backend == "inductor":
-            stage = "inductor"
-        else:
-            stage = "backend"
-    elif tgt.name == "tf.function" and tgt.option("transform"):
-        stage = "transform"
-    elif tgt.framework == "tensorflow":
-        graph = _with(parse_mode("tf.function"), device=tgt.option("device") or None)
-        stage = "graph" if (tgt.name == "tf.function" and tgt.option("jit_compile").lower()
-                            != "true") or result.breaks(graph) else "xla"
-    else:
-        stage = "eager"
+    tgt = parse_mode(finding.target)
+    cls = mode_class(tgt.name)
+    stage = next(s.name for s in cls.ladder(tgt) if result.breaks(str(s.mode)) or s.mode == tgt)
     qualifiers = []
     for name, label in (("float64", "dtype"), ("contiguous", "layout")):
         if name in by_name and not by_name[name][2].breaks(by_name[name][1]):
             qualifiers.append(label)
-    if "shapes" in by_name and not by_name["shapes"][2].breaks(by_name["shapes"][1]):
-        qualifiers.append("dynamic-shapes" if tgt.option("dynamic").lower() == "true"
-                          else "static-shapes")
+    shape = cls.shape_probe(tgt)
+    if shape is not None and not by_name["shapes"][2].breaks(by_name["shapes"][1]):
+        qualifiers.append(shape[0])
     return Attribution("+".join([stage, *qualifiers]), tuple(evidence))

@@ -43,6 +43,11 @@ required to match when given:
     A regular expression (:func:`re.search`) tried on the signature's
     normalized message and on the representative's raw verdict detail.
 
+Entries match a :class:`KnownSubject`: the few facts of a cluster they
+look at.  A fresh :class:`~triage.cluster.Cluster` and a stored
+:class:`~triage.report.ClusterRow` both give one (``known_subject()``), so
+``seamfuzz triage`` and ``seamfuzz report --known`` match alike.
+
 The first entry that matches a cluster, in file order, is the one shown.
 Any other key, a bad glob type, a bad regular expression or a missing
 reason is an :class:`~infra.errors.InvalidArgument` naming the file and the
@@ -57,13 +62,50 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from infra.errors import InvalidArgument
-from triage.cluster import Cluster
 from triage.signature import BREAKING_KINDS
 
-__all__ = ["KnownEntry", "KnownIssues", "load_known", "parse_known"]
+__all__ = ["HasKnownSubject", "KnownEntry", "KnownIssues", "KnownSubject", "load_known",
+           "parse_known"]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSubject:
+    """What a known-issues entry looks at in a cluster."""
+
+    #: The cluster id (signature key).
+    id: str
+    #: The API name as recorded.
+    api: str
+    #: Reference mode spec.
+    reference: str
+    #: Target mode spec.
+    target: str
+    #: The verdict kind.
+    kind: str
+    #: The signature's normalized message.
+    message: str = ""
+    #: The representative's raw verdict detail.
+    detail: str = ""
+
+
+class HasKnownSubject(Protocol):
+    """A cluster record that can say what known issues look at."""
+
+    def known_subject(self) -> KnownSubject: ...
+
+
+_C = TypeVar("_C", bound=HasKnownSubject)
+
+
+def subject_of(c: KnownSubject | HasKnownSubject) -> KnownSubject:
+    """The :class:`KnownSubject` of a cluster record (or the subject itself)."""
+    if isinstance(c, KnownSubject):
+        return c
+    return c.known_subject()
+
 
 _MATCHERS = ("signature", "api", "reference", "target", "kind", "message")
 _KEYS = frozenset(("reason", "link") + _MATCHERS)
@@ -100,8 +142,9 @@ class KnownEntry:
                 raise InvalidArgument(f"bad message regex {self.message!r}: {exc}") from None
             object.__setattr__(self, "_regex", regex)
 
-    def matches(self, c: Cluster) -> bool:
+    def matches(self, c: KnownSubject | HasKnownSubject) -> bool:
         """True when every matcher this entry gives matches the cluster."""
+        c = subject_of(c)
         if self.signature and self.signature != c.id:
             return False
         if self.api and not fnmatchcase(c.api, self.api):
@@ -113,7 +156,7 @@ class KnownEntry:
         if self.kind and self.kind != c.kind:
             return False
         if self._regex is not None:
-            texts = (c.signature.message, c.representative.detail)
+            texts = (c.message, c.detail)
             if not any(self._regex.search(t) for t in texts):
                 return False
         return True
@@ -127,19 +170,19 @@ class KnownIssues:
     #: The file they came from ("" when built in memory).
     source: str = ""
 
-    def match(self, c: Cluster) -> KnownEntry | None:
+    def match(self, c: KnownSubject | HasKnownSubject) -> KnownEntry | None:
         """The first entry that matches a cluster, or None."""
+        subject = subject_of(c)
         for entry in self.entries:
-            if entry.matches(c):
+            if entry.matches(subject):
                 return entry
         return None
 
-    def split(self, clusters: Iterable[Cluster]) -> tuple[
-            list[Cluster], list[tuple[Cluster, KnownEntry]]]:
+    def split(self, clusters: Iterable[_C]) -> tuple[list[_C], list[tuple[_C, KnownEntry]]]:
         """(new clusters, known clusters with their entries), each in the
         given order."""
-        new: list[Cluster] = []
-        known: list[tuple[Cluster, KnownEntry]] = []
+        new: list[_C] = []
+        known: list[tuple[_C, KnownEntry]] = []
         for c in clusters:
             entry = self.match(c)
             if entry is None:

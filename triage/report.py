@@ -2,9 +2,14 @@
 summary, rendered from plain data.
 
 The command layer gathers a :class:`ReportData` from the campaign store
-(totals, verdict counts per boundary, one :class:`ClusterRow` per cluster)
-and calls :func:`clusters_json`, :func:`render_markdown` and
-:func:`render_html`, or :func:`write_report` for all three.  Nothing here
+(totals, verdict counts per boundary, one :class:`ClusterRow` per cluster,
+the :class:`~triage.cluster.Pile` of each kind of verdict the contract did
+not judge) and calls :func:`clusters_json`, :func:`not_judged_json`,
+:func:`render_markdown` and :func:`render_html`, or :func:`write_report`
+for all of them.  Every report has a "Not judged" section: each pile
+(``internal`` apart, as seamfuzz's own failures) by reason, with counts, the
+APIs and boundaries it touches and an example case, so nothing set aside is
+hidden.  Nothing here
 reads the store, imports a framework, or touches the network.
 
 Note [Untrusted text]
@@ -32,7 +37,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -51,18 +56,22 @@ from runner.observation import (
     ScalarLeaf,
     SeqNode,
 )
-from triage.cluster import Cluster, dedup_ratio
-from triage.known import KnownEntry
-from triage.signature import Finding, leaf_at, summarize_parts
+from miner.records import CallRecord
+from triage.cluster import PILES, Cluster, Pile, dedup_ratio
+from triage.known import KnownEntry, KnownSubject
+from triage.signature import Finding, Signature, leaf_at
 
 __all__ = [
     "KIND_ORDER",
     "ClusterRow",
+    "Example",
     "ReportData",
+    "ShrinkStats",
     "Totals",
     "clusters_json",
     "describe_observation",
     "example_for",
+    "not_judged_json",
     "render_html",
     "render_markdown",
     "row_for",
@@ -73,7 +82,7 @@ __all__ = [
 #: most severe first, then the rest.
 KIND_ORDER = (
     "crash", "timeout", "value", "dtype", "shape", "status",
-    "agree", "invalid", "unsupported", "nondeterministic", "too_large", "skipped",
+    "agree", "invalid", "unsupported", "nondeterministic", "too_large", "skipped", "internal",
 )
 _BREAKING = frozenset(KIND_ORDER[:6])
 
@@ -91,6 +100,7 @@ _COLORS = {
     "nondeterministic": ("#5eadaa", "#0b2e2d"),
     "too_large": ("#d6d3d1", "#292524"),
     "skipped": ("#e7e5e4", "#292524"),
+    "internal": ("#111827", "#fde68a"),
 }
 _OTHER_COLOR = ("#64748b", "#fff")
 
@@ -124,35 +134,134 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class Example:
+    """One case of a cluster as the report shows it: normally the shrunk
+    form of the representative (see :func:`example_for`)."""
+
+    #: The call, described (:func:`~miner.records.describe_record`).
+    call: str
+    #: Its arguments as JSON-able data (the record's ``args``, ``kwargs``,
+    #: ``init_args``, ``init_kwargs`` that are not empty).
+    args: Mapping[str, Any]
+    #: What the reference observed, one short line.
+    reference: str
+    #: What the target observed, one short line.
+    target: str
+    #: The case's seed.
+    seed: int
+    #: The representative's case id in the campaign store.
+    case_id: str = ""
+    #: The representative verdict's detail (known-issue regexes search it).
+    detail: str = ""
+    #: Why no reproducer could be written; "" when one was.
+    repro_unsupported: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict (``repro_unsupported`` only when set)."""
+        out = {"call": self.call, "args": dict(self.args), "reference": self.reference,
+               "target": self.target, "seed": int(self.seed), "case_id": self.case_id,
+               "detail": self.detail}
+        if self.repro_unsupported:
+            out["repro_unsupported"] = self.repro_unsupported
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> "Example":
+        """Inverse of :meth:`to_json`; missing keys are empty (files written
+        before a key existed still read).  Raises ValueError when malformed."""
+        try:
+            args = obj.get("args") or {}
+            return cls(call=str(obj.get("call", "")),
+                       args=dict(args) if isinstance(args, Mapping) else {"args": args},
+                       reference=str(obj.get("reference", "")),
+                       target=str(obj.get("target", "")), seed=int(obj.get("seed") or 0),
+                       case_id=str(obj.get("case_id", "")), detail=str(obj.get("detail", "")),
+                       repro_unsupported=str(obj.get("repro_unsupported", "")))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed example: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ShrinkStats:
+    """What shrinking a cluster's representative did."""
+
+    #: Candidates tried.
+    tried: int
+    #: Candidates kept (each still broke the boundary the same way).
+    kept: int
+    #: Seconds spent.
+    seconds: float
+    #: True when the time limit stopped it.
+    timed_out: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict."""
+        return {"tried": self.tried, "kept": self.kept, "seconds": round(self.seconds, 1),
+                "timed_out": self.timed_out}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> "ShrinkStats | None":
+        """Inverse of :meth:`to_json`; None for an empty or missing dict."""
+        if not obj:
+            return None
+        try:
+            return cls(int(obj["tried"]), int(obj["kept"]), float(obj["seconds"]),
+                       bool(obj["timed_out"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed shrink stats: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterRow:
-    """One cluster as the report shows it (plain data; see :func:`row_for`)."""
+    """One triaged cluster, as the campaign store keeps it and the report
+    shows it (see :func:`row_for`).  :meth:`to_json` is its ``clusters.json``
+    object; :meth:`from_json` reads it back, and :meth:`from_stored` reads
+    the campaign store's row."""
 
     #: The signature key.
     id: str
+    #: The API name as recorded.
     api: str
     #: The verdict kind.
     kind: str
+    #: Reference mode spec.
     reference: str
+    #: Target mode spec.
     target: str
     #: The setting that flips the result (``dynamic``, ``dtype``), or "" when
     #: not attributed.
     axis: str
     #: Distinct cases in the cluster.
     cases: int
-    #: The signature's parts (:meth:`~triage.signature.Signature.parts`).
-    signature: Mapping[str, Any]
+    #: The cluster's signature (a mapping of its parts is converted).
+    signature: Signature
     #: The reproducer, relative to the output folder; "" when none.
     repro: str
     #: True when a known-issues entry matches.
     known: bool
+    #: The matching entry's reason and link ("" when not known).
     known_reason: str
     known_link: str
     #: :data:`~triage.cluster.SEVERITY` rank; higher is more severe.
     severity: int
-    #: ``call`` (the shrunk case, described), ``args`` (its arguments as
-    #: JSON-able data), ``reference`` / ``target`` (what each side observed,
-    #: short) and ``seed``.
-    example: Mapping[str, Any]
+    #: The shown case (a mapping of its fields is converted).
+    example: Example
+    #: The attribution's evidence: probe name -> verdict kind of its target
+    #: (:class:`~triage.attribute.Attribution`'s ``probes``).
+    probes: tuple[tuple[str, str], ...] = ()
+    #: What shrinking did; None when it did not run.
+    shrink: ShrinkStats | None = None
+    #: The shrunk call and its seed; None when not shrunk (or not kept).
+    shrunk_record: CallRecord | None = None
+    shrunk_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.signature, Mapping):
+            object.__setattr__(self, "signature", Signature.from_parts(self.signature))
+        if isinstance(self.example, Mapping):
+            object.__setattr__(self, "example", Example.from_json(self.example))
+        object.__setattr__(self, "probes",
+                           tuple((str(k), str(v)) for k, v in self.probes))
 
     @property
     def boundary(self) -> str:
@@ -162,6 +271,23 @@ class ClusterRow:
     def sort_key(self) -> tuple[int, int, str]:
         """Most severe first, then more cases first, then by id."""
         return (-self.severity, -self.cases, self.id)
+
+    def known_subject(self) -> KnownSubject:
+        """What known-issues entries look at (:mod:`triage.known`)."""
+        return KnownSubject(id=self.id, api=self.api, reference=self.reference,
+                            target=self.target, kind=self.kind,
+                            message=self.signature.message, detail=self.example.detail)
+
+    def with_known(self, entry: KnownEntry | None) -> "ClusterRow":
+        """A copy marked with a known-issues entry (or unmarked for None)."""
+        return replace(self, known=entry is not None,
+                       known_reason=entry.reason if entry is not None else "",
+                       known_link=(entry.link or "") if entry is not None else "")
+
+    def _shrunk_json(self) -> dict[str, Any]:
+        if self.shrunk_record is None:
+            return {}
+        return {"record": self.shrunk_record.to_json(), "seed": self.shrunk_seed}
 
     def to_json(self) -> dict[str, Any]:
         """The ``clusters.json`` object."""
@@ -175,13 +301,73 @@ class ClusterRow:
             "axis": self.axis,
             "cases": int(self.cases),
             "severity": int(self.severity),
-            "signature": dict(self.signature),
-            "summary": summarize_parts(self.signature),
+            "signature": self.signature.parts(),
+            "summary": self.signature.summary(),
             "repro": self.repro,
             "known": bool(self.known),
             "known_reason": self.known_reason,
             "known_link": self.known_link,
-            "example": dict(self.example),
+            "example": self.example.to_json(),
+            "probes": [[k, v] for k, v in self.probes],
+            "shrink": self.shrink.to_json() if self.shrink is not None else {},
+            "shrunk": self._shrunk_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> "ClusterRow":
+        """Inverse of :meth:`to_json`.  Reads ``clusters.json`` objects of
+        earlier versions too (no ``probes``, ``shrink`` or ``shrunk``), and
+        the campaign store's rows (:meth:`from_stored`).  Raises ValueError
+        when malformed."""
+        try:
+            known = obj.get("known")
+            if isinstance(known, Mapping):  # the store keeps {"reason", "link"}
+                reason, link = str(known.get("reason", "")), str(known.get("link") or "")
+                known = bool(known)
+            else:
+                reason = str(obj.get("known_reason", ""))
+                link = str(obj.get("known_link") or "")
+            detail = obj.get("axis_detail") or {}
+            probes = obj.get("probes", detail.get("probes", ()))
+            if isinstance(probes, Mapping):
+                probes = probes.items()
+            shrunk = obj.get("shrunk") or {}
+            record = shrunk.get("record")
+            return cls(
+                id=str(obj["id"]), api=str(obj["api"]), kind=str(obj["kind"]),
+                reference=str(obj["reference"]), target=str(obj["target"]),
+                axis=str(obj.get("axis", "")), cases=int(obj["cases"]),
+                signature=Signature.from_parts(obj.get("signature") or {}),
+                repro=str(obj.get("repro", "")), known=bool(known), known_reason=reason,
+                known_link=link, severity=int(obj.get("severity", 0)),
+                example=Example.from_json(obj.get("example") or {}),
+                probes=tuple((str(k), str(v)) for k, v in probes),
+                shrink=ShrinkStats.from_json(obj.get("shrink", detail.get("shrink"))),
+                shrunk_record=None if record is None else CallRecord.from_json(record),
+                shrunk_seed=None if record is None else int(shrunk.get("seed") or 0),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed cluster row: {exc!r}") from exc
+
+    @classmethod
+    def from_stored(cls, row: Mapping[str, Any]) -> "ClusterRow":
+        """A row of :meth:`seamfuzz.store.CampaignStore.clusters`."""
+        return cls.from_json(row)
+
+    def store_info(self) -> dict[str, Any]:
+        """The ``info`` :meth:`seamfuzz.store.CampaignStore.put_clusters`
+        stores beside the cluster (JSON-able)."""
+        return {
+            "axis": self.axis,
+            # Pairs, not a dict: the store sorts JSON keys, and the probes'
+            # order (the compiler stages in turn) is part of the evidence.
+            "axis_detail": {"probes": [[k, v] for k, v in self.probes],
+                            "shrink": self.shrink.to_json() if self.shrink else {}},
+            "shrunk": self._shrunk_json(),
+            "repro": self.repro,
+            "known": ({"reason": self.known_reason, "link": self.known_link}
+                      if self.known else {}),
+            "example": self.example.to_json(),
         }
 
 
@@ -201,6 +387,9 @@ class ReportData:
     #: ``"REF -> TGT"`` -> verdict kind -> number of cases.
     boundaries: Mapping[str, Mapping[str, int]]
     clusters: Sequence[ClusterRow]
+    #: The verdicts the contract did not judge, by kind and reason (see
+    #: :func:`triage.cluster.piles`).
+    piles: Sequence[Pile] = ()
     #: When the report was made (free text; "" to leave it out, which keeps
     #: the output byte-identical between runs).
     generated: str = ""
@@ -291,28 +480,26 @@ def describe_observation(obs: Observation, path: str = "") -> str:
     return _cut(f"{o.value}: {obs.detail or obs.describe_error()}", _MAX_OBSERVED)
 
 
-def example_for(f: Finding, call: str = "") -> dict[str, Any]:
-    """The ``example`` of a :class:`ClusterRow` from a finding (normally the
-    cluster's representative, or its shrunk form): ``call`` defaults to
-    :func:`~miner.records.describe_record` of the finding's record.  Besides
-    the :class:`ClusterRow` keys it holds ``case_id`` and ``detail`` (the
-    verdict's detail line)."""
+def example_for(f: Finding, call: str = "") -> Example:
+    """The :class:`Example` of a finding (normally the cluster's
+    representative, or its shrunk form): ``call`` defaults to
+    :func:`~miner.records.describe_record` of the finding's record."""
     ident = f.record.identity()
     args = {k: ident[k] for k in ("args", "kwargs", "init_args", "init_kwargs") if ident[k]}
     try:
         described = call or describe_record(f.record)
     except TypeError:
         described = f.api + "(...)"
-    return {
-        "call": described,
-        "args": args,
-        "reference": describe_observation(f.ref_obs, f.path),
-        "target": describe_observation(f.tgt_obs, f.path),
-        "seed": int(f.seed),
-        "case_id": f.case_id,
+    return Example(
+        call=described,
+        args=args,
+        reference=describe_observation(f.ref_obs, f.path),
+        target=describe_observation(f.tgt_obs, f.path),
+        seed=int(f.seed),
+        case_id=f.case_id,
         # The verdict's detail: known-issue message regexes search it.
-        "detail": _cut(f.detail, 1000),
-    }
+        detail=_cut(f.detail, 1000),
+    )
 
 
 def row_for(
@@ -321,10 +508,18 @@ def row_for(
     axis: str = "",
     repro: str = "",
     known: KnownEntry | None = None,
-    example: Mapping[str, Any] | None = None,
+    example: Example | Mapping[str, Any] | None = None,
+    probes: Sequence[tuple[str, str]] = (),
+    shrink: ShrinkStats | None = None,
+    shrunk: Finding | None = None,
 ) -> ClusterRow:
     """A :class:`ClusterRow` for a cluster; ``example`` defaults to
-    :func:`example_for` its representative."""
+    :func:`example_for` its representative; ``shrunk`` is the shrunk form of
+    the representative, when shrinking ran."""
+    if example is None:
+        example = example_for(c.representative)
+    elif isinstance(example, Mapping):
+        example = Example.from_json(example)
     return ClusterRow(
         id=c.id,
         api=c.api,
@@ -333,13 +528,17 @@ def row_for(
         target=c.target,
         axis=axis,
         cases=c.cases,
-        signature=c.signature.parts(),
+        signature=c.signature,
         repro=repro,
         known=known is not None,
         known_reason=known.reason if known is not None else "",
-        known_link=known.link if known is not None else "",
+        known_link=(known.link or "") if known is not None else "",
         severity=c.severity,
-        example=dict(example) if example is not None else example_for(c.representative),
+        example=example,
+        probes=tuple(probes),
+        shrink=shrink,
+        shrunk_record=shrunk.record if shrunk is not None else None,
+        shrunk_seed=int(shrunk.seed) if shrunk is not None else None,
     )
 
 
@@ -353,6 +552,43 @@ def clusters_json(data: ReportData) -> list[dict[str, Any]]:
     known ones."""
     new, known = data.sorted_clusters()
     return [r.to_json() for r in new + known]
+
+
+def not_judged_json(data: ReportData) -> list[dict[str, Any]]:
+    """The ``not_judged.json`` list: one object per pile of verdicts the
+    contract did not judge (:meth:`~triage.cluster.Pile.to_json`), in
+    :data:`~triage.cluster.PILES` order."""
+    return [p.to_json() for p in data.piles]
+
+
+#: Reasons per pile the Markdown summary lists; the rest are counted.
+MARKDOWN_REASONS = 10
+#: Reasons per pile the HTML page lists.
+HTML_REASONS = 50
+
+_PILE_TITLES = {
+    "internal": "internal: seamfuzz's own failures",
+    "unsupported": "unsupported: a mode declared a limit, or is unavailable here",
+    "invalid": "invalid: the input is outside the reference's domain",
+    "skipped": "skipped: not run (unresolved arguments, a denied API)",
+    "too_large": "too_large: inputs over the memory cap",
+    "nondeterministic": "nondeterministic: the reference disagrees with itself",
+}
+_INTERNAL_NOTE = ("These are failures of seamfuzz itself (building inputs, converting "
+                  "outputs, a worker that raised), not observations of the library; "
+                  "they are counted here so none is hidden.")
+
+
+def _ordered_piles(piles: Sequence[Pile]) -> list[Pile]:
+    order = {k: i for i, k in enumerate(PILES)}
+    return sorted(piles, key=lambda p: (order.get(p.kind, len(PILES)), p.kind))
+
+
+def _names(pairs: Sequence[tuple[str, int]], total: int) -> list[str]:
+    out = [f"{name} ({n})" for name, n in pairs]
+    if total > len(pairs):
+        out.append(f"+{total - len(pairs)} more")
+    return out
 
 
 def _pct(part: int, whole: int) -> str:
@@ -421,7 +657,7 @@ def render_markdown(data: ReportData) -> str:
             out.append(
                 f"| {i} | {_md_text(r.kind)} | {_md_code(r.api)} | {_md_code(r.boundary)} "
                 f"| {_md_text(r.axis or '—')} | {int(r.cases)} "
-                f"| {_md_text(_cut(summarize_parts(r.signature), 120))} "
+                f"| {_md_text(_cut(r.signature.summary(), 120))} "
                 f"| {_md_code(r.repro) or '—'} |"
             )
         if len(new) > MARKDOWN_TOP:
@@ -442,12 +678,41 @@ def render_markdown(data: ReportData) -> str:
             out.append(f"| {_md_text(r.kind)} | {_md_code(r.api)} | {_md_code(r.boundary)} "
                        f"| {int(r.cases)} | {reason} |")
         out.append("")
+    out += _markdown_piles(data.piles)
     return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------
+
+
+def _markdown_piles(piles: Sequence[Pile]) -> list[str]:
+    out = ["## Not judged", ""]
+    if not piles:
+        return out + ["Nothing: every verdict judged the boundary.", ""]
+    out += ["Verdicts the contract set aside, by reason (all of them are in "
+            "`not_judged.json`).", ""]
+    for pile in _ordered_piles(piles):
+        title = _PILE_TITLES.get(pile.kind, pile.kind)
+        out += [f"### {_md_text(title)}: {pile.count} verdicts, {pile.cases} cases", ""]
+        if pile.seamfuzz_failure:
+            out += [f"> **Not the library's failures.** {_md_text(_INTERNAL_NOTE)}", ""]
+        out.append("| reason | verdicts | cases | APIs | boundaries | example |")
+        out.append("|---|---:|---:|---|---|---|")
+        for r in pile.reasons[:MARKDOWN_REASONS]:
+            apis = ", ".join(_names(r.apis, r.api_count))
+            bounds = ", ".join(_names(r.boundaries, r.boundary_count))
+            example = _md_code(r.example_case)
+            if r.example_call:
+                example += " " + _md_code(_cut(r.example_call, 160))
+            out.append(f"| {_md_text(_cut(r.reason, 160))} | {r.count} | {r.cases} "
+                       f"| {_md_text(apis)} | {_md_text(bounds)} | {example} |")
+        if len(pile.reasons) > MARKDOWN_REASONS:
+            out += ["", f"… and {len(pile.reasons) - MARKDOWN_REASONS} more reasons in "
+                    f"`not_judged.json`."]
+        out.append("")
+    return out
 
 
 def _e(text: Any) -> str:
@@ -548,10 +813,9 @@ def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
     return f'<table class="kv">{"".join(rows)}</table>'
 
 
-def _observed(example: Mapping[str, Any]) -> str:
+def _observed(example: Example) -> str:
     out = []
-    for side in ("reference", "target"):
-        text = example.get(side)
+    for side, text in (("reference", example.reference), ("target", example.target)):
         if text:
             out.append(f'<div class="obs"><span class="side">{side}</span>'
                        f'<span>{_e(text)}</span></div>')
@@ -564,17 +828,15 @@ def _cluster_table(rows: Sequence[ClusterRow], known: bool) -> str:
             + ("known because" if known else "reproducer") + "</th>")
     body = []
     for r in rows:
-        ex = r.example or {}
-        call = ex.get("call", "")
-        seed = ex.get("seed", "")
-        args = ex.get("args")
+        ex = r.example
+        call, seed, args = ex.call, ex.seed, ex.args
         args_html = ""
         if args not in (None, "", {}, []):
             text = args if isinstance(args, str) else json.dumps(args, sort_keys=True,
                                                                  default=str)
             args_html = (f'<details><summary>arguments</summary>'
                          f'<pre>{_e(_cut(text, 4000))}</pre></details>')
-        summary = summarize_parts(r.signature) or r.kind
+        summary = r.signature.summary() or r.kind
         href = _repro_href(r.repro)
         if href:
             repro = (f'<a class="repro" href="{_e(href)}">{_e(r.repro)}</a>')
@@ -611,6 +873,41 @@ def _cluster_table(rows: Sequence[ClusterRow], known: bool) -> str:
                    ("sev", "clu", "what", "case", "axis", "n", "last"))
     return (f'<table class="clusters"><colgroup>{cols}</colgroup><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _piles_html(piles: Sequence[Pile]) -> str:
+    if not piles:
+        return '<p class="muted">Nothing: every verdict judged the boundary.</p>'
+    blocks = ['<p class="muted small">Verdicts the contract set aside, by reason; all of '
+              'them are in <code>not_judged.json</code>.</p>']
+    for pile in _ordered_piles(piles):
+        title = _PILE_TITLES.get(pile.kind, pile.kind)
+        cls = "pile internal" if pile.seamfuzz_failure else "pile"
+        head = (f'<h3>{_chip(pile.kind)} {_e(title)} <span class="muted">'
+                f"({pile.count} verdicts, {pile.cases} cases)</span></h3>")
+        note = (f'<p class="internal-note"><b>Not the library&#x27;s failures.</b> '
+                f"{_e(_INTERNAL_NOTE)}</p>" if pile.seamfuzz_failure else "")
+        rows = []
+        for r in pile.reasons[:HTML_REASONS]:
+            apis = "<br>".join(_e(x) for x in _names(r.apis, r.api_count))
+            bounds = "<br>".join(_e(x) for x in _names(r.boundaries, r.boundary_count))
+            call = (f'<code class="call">{_e(_cut(r.example_call, 400))}</code>'
+                    if r.example_call else "")
+            rows.append(
+                f'<tr class="prow"><td class="mono">{_e(r.reason)}</td>'
+                f"<td class=num>{int(r.count)}</td><td class=num>{int(r.cases)}</td>"
+                f'<td class="small mono">{apis}</td><td class="small mono">{bounds}</td>'
+                f'<td class="case">{call}<div class="small muted mono">case '
+                f"{_e(r.example_case)}</div></td></tr>")
+        more = (f'<p class="muted small">… and {len(pile.reasons) - HTML_REASONS} more '
+                f"reasons in not_judged.json.</p>" if len(pile.reasons) > HTML_REASONS
+                else "")
+        blocks.append(
+            f'<div class="{cls}" id="pile-{_e(pile.kind)}">{head}{note}'
+            '<table class="piles"><thead><tr><th>reason</th><th class=num>verdicts</th>'
+            '<th class=num>cases</th><th>APIs</th><th>boundaries</th><th>example</th>'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>{more}</div>')
+    return "".join(blocks)
 
 
 _CSS = """
@@ -690,6 +987,15 @@ table.counts th{color:var(--muted);font-weight:600;text-align:right}
 table.counts th:first-child,table.counts td:first-child{text-align:left}
 table.counts td{text-align:right;font-family:var(--mono)}
 footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
+.pile{margin-top:14px}
+.pile h3{font-size:14px;font-weight:600;margin:0 0 6px}
+.pile.internal{border:2px solid #111827;border-radius:8px;padding:10px 12px;background:#fffbeb}
+.internal-note{margin:0 0 8px;font-size:13px}
+table.piles{table-layout:fixed;font-size:12.5px}
+table.piles th{text-align:left;font-size:12px;color:var(--muted);font-weight:600;
+border-bottom:2px solid var(--line);padding:5px 8px}
+table.piles td{border-bottom:1px solid var(--line);padding:6px 8px;vertical-align:top;
+overflow-wrap:anywhere}
 """
 
 # The page's only script: a filter over the cluster rows.  It marks the body
@@ -816,6 +1122,10 @@ def render_html(data: ReportData) -> str:
          f'<span class="muted">({len(known)})</span></h2>'),
         _cluster_table(known, known=True),
         "</section>",
+        ('<section class="panel" id="not-judged"><h2>Not judged '
+         f'<span class="muted">({sum(p.count for p in data.piles)} verdicts)</span></h2>'),
+        _piles_html(data.piles),
+        "</section>",
         '<section class="grid2">',
         f'<div class="panel"><h2>Campaign settings</h2>{_kv_table(data.settings.items())}</div>',
         (f'<div class="panel"><h2>Library versions</h2>'
@@ -835,14 +1145,20 @@ def render_html(data: ReportData) -> str:
 
 
 def write_report(data: ReportData, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``clusters.json``, ``report.html`` and ``summary.md`` into
-    ``out_dir`` (each through a temporary file and a rename); returns their
-    paths by name."""
+    """Write ``clusters.json``, ``not_judged.json``, ``report.html`` and
+    ``summary.md`` into ``out_dir`` (each through a temporary file and a
+    rename); returns their paths by name.
+
+    ``clusters.json`` stays a list of clusters, as earlier versions wrote
+    it; the piles the contract did not judge go beside it, in
+    ``not_judged.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "clusters.json": json.dumps(clusters_json(data), indent=2, sort_keys=True,
                                     ensure_ascii=False, allow_nan=False) + "\n",
+        "not_judged.json": json.dumps(not_judged_json(data), indent=2, sort_keys=True,
+                                      ensure_ascii=False, allow_nan=False) + "\n",
         "report.html": render_html(data),
         "summary.md": render_markdown(data),
     }

@@ -8,8 +8,8 @@ progress:
 
 1. drop keyword arguments;
 2. make non-contiguous tensors contiguous;
-3. narrow dtypes (float64 to float32, complex128 to complex64, int64 to
-   int32);
+3. narrow dtypes (:func:`infra.dtypes.narrower`: float64 to float32,
+   complex128 to complex64, int64 to int32);
 4. lower ranks (drop one dimension);
 5. shrink sizes (a dimension to 1, else to half, else to 0);
 6. simplify tensor contents (toward all-0 and all-1 fills and small
@@ -30,33 +30,31 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
+from infra.dtypes import bits, dtype_category, narrower
 from miner.records import (
     CONTIGUOUS,
     CallRecord,
-    Constructed,
     Data,
-    Dict,
     Empty,
     Fill,
     IntRange,
     LayoutKind,
     Literal,
-    Seq,
+    Slot,
     TensorSpec,
+    iter_slots,
     iter_values,
+    put_value,
 )
-from runner.observation import dtype_category
 from triage.probe import Probe, ProbeCase, finding_of
 from triage.signature import Finding, signature
 
 __all__ = ["ShrinkResult", "shrink", "size", "candidates"]
 
-_NARROWER = {"float64": "float32", "complex128": "complex64", "int64": "int32"}
-_BITS = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16, "complex128": 128,
-         "complex64": 64, "int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8,
-         "bool": 1}
+#: The width :func:`size` counts for a dtype not in the table.
+_UNKNOWN_BITS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,41 +82,17 @@ def _specs(record: CallRecord) -> list[TensorSpec]:
     return [x for v in record.values() for x in iter_values(v) if isinstance(x, TensorSpec)]
 
 
-def _map(v: Any, fn: Callable[[TensorSpec], TensorSpec], counter: list[int]) -> Any:
-    if isinstance(v, TensorSpec):
-        counter[0] += 1
-        return fn(v)
-    if isinstance(v, Seq):
-        return Seq(v.kind, tuple(_map(x, fn, counter) for x in v.items))
-    if isinstance(v, Dict):
-        return Dict(tuple((_map(k, fn, counter), _map(x, fn, counter)) for k, x in v.items))
-    if isinstance(v, Constructed):
-        return Constructed(v.api, tuple(_map(x, fn, counter) for x in v.args),
-                           tuple((n, _map(x, fn, counter)) for n, x in v.kwargs))
-    return v
+def _spec_slots(record: CallRecord) -> list[tuple[Slot, TensorSpec]]:
+    """Every tensor spec of ``record`` with its slot, in :func:`_specs`
+    order."""
+    return [(slot, v) for slot, v in iter_slots(record) if isinstance(v, TensorSpec)]
 
 
-def _replace_spec(record: CallRecord, index: int, new: TensorSpec) -> CallRecord:
-    """``record`` with its ``index``-th tensor spec (in :func:`_specs` order)
-    replaced."""
-    counter = [-1]
-
-    def fn(s: TensorSpec) -> TensorSpec:
-        return new if counter[0] == index else s
-
-    def walk(vals: tuple) -> tuple:
-        return tuple(_map(v, fn, counter) for v in vals)
-
-    def walk_kw(vals: tuple) -> tuple:
-        return tuple((n, _map(v, fn, counter)) for n, v in vals)
-
-    # record.values() order: init_args, init_kwargs, args, kwargs
-    init_args = walk(record.init_args)
-    init_kwargs = walk_kw(record.init_kwargs)
-    args = walk(record.args)
-    kwargs = walk_kw(record.kwargs)
-    return dataclasses.replace(record, init_args=init_args, init_kwargs=init_kwargs,
-                               args=args, kwargs=kwargs)
+def _bits(dtype: str) -> int:
+    try:
+        return bits(dtype)
+    except ValueError:
+        return _UNKNOWN_BITS
 
 
 def _base_numel(spec: TensorSpec) -> int:
@@ -168,7 +142,7 @@ def size(record: CallRecord) -> tuple:
     return (sum(_base_numel(s) for s in specs), sum(len(s.shape) for s in specs),
             len(record.kwargs) + len(record.init_kwargs),
             sum(s.layout.kind is not LayoutKind.CONTIGUOUS for s in specs),
-            sum(_BITS.get(s.dtype, 32) for s in specs),
+            sum(_bits(s.dtype) for s in specs),
             sum(_value_weight(s.init) for s in specs), literal_weight)
 
 
@@ -185,30 +159,34 @@ def _drop_kwargs(rec: CallRecord) -> Iterator[CallRecord]:
 
 
 def _contiguous(rec: CallRecord) -> Iterator[CallRecord]:
-    for i, s in enumerate(_specs(rec)):
+    for slot, s in _spec_slots(rec):
         if s.layout.kind is not LayoutKind.CONTIGUOUS:
             new = _with_shape(dataclasses.replace(s, layout=CONTIGUOUS), tuple(s.shape))
             if new is not None:
-                yield _replace_spec(rec, i, new)
+                yield put_value(rec, slot, new)
 
 
 def _narrow(rec: CallRecord) -> Iterator[CallRecord]:
-    for i, s in enumerate(_specs(rec)):
-        if s.dtype in _NARROWER:
-            yield _replace_spec(rec, i, dataclasses.replace(s, dtype=_NARROWER[s.dtype]))
+    for slot, s in _spec_slots(rec):
+        try:
+            narrow = narrower(s.dtype)
+        except ValueError:  # a dtype not in the table
+            continue
+        if narrow is not None:
+            yield put_value(rec, slot, dataclasses.replace(s, dtype=narrow))
 
 
 def _lower_rank(rec: CallRecord) -> Iterator[CallRecord]:
-    for i, s in enumerate(_specs(rec)):
+    for slot, s in _spec_slots(rec):
         for d in range(len(s.shape)):
             new = _with_shape(s, tuple(s.shape[:d]) + tuple(s.shape[d + 1:]))
             if new is not None:
-                yield _replace_spec(rec, i, new)
+                yield put_value(rec, slot, new)
 
 
 def _smaller_sizes(rec: CallRecord) -> Iterator[CallRecord]:
     for target in ("one", "half", "zero"):
-        for i, s in enumerate(_specs(rec)):
+        for slot, s in _spec_slots(rec):
             for d, n in enumerate(s.shape):
                 if n is None:
                     continue
@@ -217,11 +195,11 @@ def _smaller_sizes(rec: CallRecord) -> Iterator[CallRecord]:
                     continue
                 new = _with_shape(s, tuple(s.shape[:d]) + (m,) + tuple(s.shape[d + 1:]))
                 if new is not None:
-                    yield _replace_spec(rec, i, new)
+                    yield put_value(rec, slot, new)
 
 
 def _simpler_values(rec: CallRecord) -> Iterator[CallRecord]:
-    for i, s in enumerate(_specs(rec)):
+    for slot, s in _spec_slots(rec):
         init = s.init
         if isinstance(init, Empty):
             continue
@@ -229,7 +207,7 @@ def _simpler_values(rec: CallRecord) -> Iterator[CallRecord]:
         if isinstance(values, tuple) and not isinstance(init, Data) and len(values) > 1:
             for j in range(len(values)):  # a special-value mix loses one value
                 try:
-                    yield _replace_spec(rec, i, dataclasses.replace(
+                    yield put_value(rec, slot, dataclasses.replace(
                         s, init=dataclasses.replace(init, values=values[:j] + values[j + 1:])))
                 except (ValueError, TypeError):
                     pass
@@ -237,7 +215,7 @@ def _simpler_values(rec: CallRecord) -> Iterator[CallRecord]:
         zero, one = (False, True) if cat == "bool" else (0, 1) if cat == "int" else (0.0, 1.0)
         for simple in (Fill(zero), Fill(one), IntRange(0, 3)):
             if _value_weight(simple) < _value_weight(init):
-                yield _replace_spec(rec, i, dataclasses.replace(s, init=simple))
+                yield put_value(rec, slot, dataclasses.replace(s, init=simple))
 
 
 def _simpler_literals(rec: CallRecord) -> Iterator[CallRecord]:

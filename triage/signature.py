@@ -119,6 +119,7 @@ __all__ = [
     "leaf_at",
     "node_family",
     "normalize_message",
+    "normalize_reason",
     "signature",
     "summarize_parts",
     "value_pattern",
@@ -235,6 +236,27 @@ class Signature:
     def summary(self) -> str:
         """One line for humans: the error, or the pattern and dtypes."""
         return summarize_parts(self.parts())
+
+    @classmethod
+    def from_parts(cls, parts: Mapping[str, Any]) -> "Signature":
+        """Inverse of :meth:`parts` (as stored in ``clusters.json`` and the
+        campaign store); a missing part is empty.  Raises ValueError when
+        ``parts`` is not a mapping."""
+        if not isinstance(parts, Mapping):
+            raise ValueError(f"signature parts must be a mapping, got {type(parts).__name__}")
+
+        def text(key: str) -> str:
+            v = parts.get(key)
+            return "" if v is None else str(v)
+
+        def texts(key: str) -> tuple[str, ...]:
+            v = parts.get(key) or ()
+            return (str(v),) if isinstance(v, str) else tuple(str(x) for x in v)
+
+        return cls(api=text("api"), boundary=text("boundary"), kind=text("kind"),
+                   side=text("side"), error_type=text("error_type"), message=text("message"),
+                   location=text("location"), pattern=texts("pattern"), family=text("family"),
+                   dtypes=texts("dtypes"))
 
 
 def summarize_parts(parts: Mapping[str, Any]) -> str:
@@ -374,6 +396,25 @@ def _shape_or_keep(m: re.Match[str]) -> str:
     if not any(c.isdigit() or c == "?" for c in s) and "None" not in s:
         return "<shape>" if s.startswith(("torch.Size", "TensorShape")) else s
     return "<shape>"
+
+
+def normalize_reason(detail: str) -> str:
+    """A verdict's detail line reduced to its reason, so that the verdicts the
+    contract set aside (``invalid``, ``unsupported``, ...) group by why: the
+    error types and words stay, numbers, shapes, paths, addresses and
+    identifier suffixes go, as in :func:`normalize_message`; a signal number
+    becomes its name (``killed by signal 11`` -> ``killed by SIGSEGV``)."""
+    if not detail:
+        return ""
+    named = re.sub(r"signal\s+(-?\d+)", _signal_name, str(detail))
+    return normalize_message(named)
+
+
+def _signal_name(m: re.Match[str]) -> str:
+    try:
+        return signal.Signals(abs(int(m.group(1)))).name
+    except ValueError:
+        return m.group(0)
 
 
 def crash_reason(detail: str) -> str:
@@ -635,6 +676,13 @@ def _shape_pattern(ref: Node | None, tgt: Node | None) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------
 
 
+def _raised(obs: Observation) -> bool:
+    # A declared limit (UNSUPPORTED with an exception) counts as raising, as
+    # the contract counts it on the reference side.
+    return obs.outcome is Outcome.RAISED or (obs.outcome is Outcome.UNSUPPORTED
+                                             and bool(obs.error_type))
+
+
 def _error_side(f: Finding) -> tuple[str, str, str]:
     """(side, error_type, normalized message) of whichever side failed."""
     for side, obs in (("target", f.tgt_obs), ("reference", f.ref_obs)):
@@ -642,8 +690,7 @@ def _error_side(f: Finding) -> tuple[str, str, str]:
             return side, "crash", crash_reason(obs.detail)
         if obs.outcome is Outcome.TIMEOUT:
             return side, "timeout", ""
-    ref_raised = f.ref_obs.outcome is Outcome.RAISED
-    tgt_raised = f.tgt_obs.outcome is Outcome.RAISED
+    ref_raised, tgt_raised = _raised(f.ref_obs), _raised(f.tgt_obs)
     if tgt_raised and not ref_raised:
         return "target", f.tgt_obs.error_type or "error", normalize_message(
             f.tgt_obs.error_message)

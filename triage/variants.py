@@ -9,7 +9,8 @@ pin the drawn values into the record as :class:`~miner.records.Data`:
 - :func:`concrete`: every tensor's drawn base values, same dtype and layout
   (the same case, with its seed no longer needed);
 - :func:`widened`: floating tensors below float64 as float64 with the same
-  values (exact: widening never rounds); complex64 as complex128;
+  values (exact: widening never rounds); complex32 and complex64 as
+  complex128 (:func:`infra.dtypes.wider`);
 - :func:`contiguous`: every tensor as a dense copy of its logical values.
 
 A rewrite that has nothing to change returns None.
@@ -22,27 +23,23 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from infra.dtypes import dtype_category, wider
+from infra.errors import InternalError
 from miner.records import (
     CONTIGUOUS,
     CallRecord,
-    Constructed,
     Data,
-    Dict,
     LayoutKind,
-    Seq,
     TensorSpec,
+    map_record_values,
 )
 from runner import materialize
 from runner.execute import DEFAULT_MAX_ELEMENTS, INIT_SEED_OFFSET
-from runner.observation import dtype_category
 
 __all__ = ["concrete", "widened", "contiguous", "MAX_PINNED"]
 
 #: Tensors larger than this are not pinned (the record would be huge).
 MAX_PINNED = 1 << 16
-
-_WIDER = {"float16": "float64", "bfloat16": "float64", "float32": "float64",
-          "complex64": "complex128", "complex32": "complex128"}
 
 
 def _scalars(array: np.ndarray, dtype: str) -> tuple:
@@ -57,25 +54,11 @@ def _scalars(array: np.ndarray, dtype: str) -> tuple:
     return tuple(int(x) for x in flat)
 
 
-def _walk(v: Any, d: Any, fn: Callable[[TensorSpec, Any], TensorSpec]) -> Any:
-    """``v`` with every TensorSpec replaced by ``fn(spec, drawn)``, where
-    ``d`` is the same value as :func:`materialize.draw` returned it."""
-    if isinstance(v, TensorSpec):
-        return fn(v, d)
-    if isinstance(v, Seq):
-        return Seq(v.kind, tuple(_walk(x, y, fn) for x, y in zip(v.items, d.items)))
-    if isinstance(v, Dict):
-        return Dict(tuple((_walk(k, dk, fn), _walk(x, dx, fn))
-                          for (k, x), (dk, dx) in zip(v.items, d.items)))
-    if isinstance(v, Constructed):
-        return Constructed(v.api, tuple(_walk(x, y, fn) for x, y in zip(v.args, d.args)),
-                           tuple((n, _walk(x, y, fn))
-                                 for (n, x), (_, y) in zip(v.kwargs, d.kwargs)))
-    return v
-
-
 def _rewrite(record: CallRecord, seed: int,
              fn: Callable[[TensorSpec, Any], TensorSpec]) -> Optional[CallRecord]:
+    """``record`` with every TensorSpec replaced by ``fn(spec, drawn)``,
+    ``drawn`` being that spec's tensor as the runner draws it; None when the
+    record cannot be drawn or a tensor is too large to pin."""
     try:
         call = materialize.draw((record.args, record.kwargs), seed,
                                 max_elements=DEFAULT_MAX_ELEMENTS)
@@ -83,17 +66,16 @@ def _rewrite(record: CallRecord, seed: int,
                                 seed + INIT_SEED_OFFSET, max_elements=DEFAULT_MAX_ELEMENTS)
     except materialize.MaterializeError:
         return None
-    if any(t.base.size > MAX_PINNED for t in (*call.tensors(), *init.tensors())):
+    # Constructor arguments come first in a record's value order, and each
+    # part's tensors in draw order (miner.records, Note [One walker]).
+    drawn = [*init.tensors(), *call.tensors()]
+    if any(t.base.size > MAX_PINNED for t in drawn):
         return None
-    new = dataclasses.replace(
-        record,
-        args=tuple(_walk(v, d, fn) for v, d in zip(record.args, call.args)),
-        kwargs=tuple((n, _walk(v, d, fn)) for (n, v), (_, d) in zip(record.kwargs, call.kwargs)),
-        init_args=tuple(_walk(v, d, fn) for v, d in zip(record.init_args, init.args)),
-        init_kwargs=tuple((n, _walk(v, d, fn))
-                          for (n, v), (_, d) in zip(record.init_kwargs, init.kwargs)),
-        occurrences=1, provenance=())
-    return new
+    tensors = iter(drawn)
+    new = map_record_values(record, lambda s: fn(s, next(tensors)), TensorSpec)
+    if next(tensors, None) is not None:
+        raise InternalError("drawn tensors and tensor specs disagree")
+    return dataclasses.replace(new, occurrences=1, provenance=())
 
 
 def concrete(record: CallRecord, seed: int) -> Optional[CallRecord]:
@@ -108,7 +90,7 @@ def widened(record: CallRecord, seed: int) -> Optional[CallRecord]:
     changed = [False]
 
     def widen(s: TensorSpec, d: Any) -> TensorSpec:
-        wide = _WIDER.get(s.dtype)
+        wide = wider(s.dtype)
         if wide is None:
             return dataclasses.replace(s, init=Data(_scalars(d.base, s.dtype)))
         changed[0] = True

@@ -1,22 +1,40 @@
-"""Execution modes: a registry of names, imported only when used.
+"""Execution modes: one class per mode, registered by name.
 
 A mode spec is ``NAME[:key=value,...]`` (``torch.compile:backend=aot_eager``,
 ``tf.function:transform=mypkg.mod:attr``).  :func:`parse_mode` validates a
-spec in the parent process without importing any framework; the mode object
-itself (:class:`runner.modes.base.Mode`) is built inside the framework's
-worker by :func:`load_mode`.
+spec against its class's declaration in the parent process, which never
+imports torch or tensorflow (the mode modules import them lazily); the mode
+object itself is built in a worker by :func:`load_mode`.
+
+Adding a mode is one module here with a :class:`~runner.modes.base.Mode`
+subclass, one line in :data:`MODES`, and its tests; dispatch, campaigns,
+triage and reproducers read everything else from the class.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from typing import Any
 
 from infra.errors import InvalidArgument
+from runner.modes.base import Mode, ModeSpec, ModeUsageError, Option, Stage
 
-__all__ = ["ModeSpec", "MODES", "REFERENCE", "parse_mode", "parse_modes", "load_mode"]
+__all__ = [
+    "MODES",
+    "Mode",
+    "ModeSpec",
+    "ModeUsageError",
+    "Option",
+    "Stage",
+    "default_targets",
+    "load_mode",
+    "mode_class",
+    "parse_mode",
+    "parse_modes",
+    "reference_of",
+]
 
-#: name -> "module:Class"; the module is imported in the worker only.
+#: name -> "module:Class".
 MODES: dict[str, str] = {
     "torch.eager": "runner.modes.torch_modes:TorchEager",
     "torch.compile": "runner.modes.torch_modes:TorchCompile",
@@ -25,57 +43,30 @@ MODES: dict[str, str] = {
     "tf.xla": "runner.modes.tf_modes:TfXla",
 }
 
-#: Options each mode accepts (validated before any worker starts).
-OPTIONS: dict[str, frozenset[str]] = {
-    "torch.eager": frozenset({"device"}),
-    "torch.compile": frozenset({"backend", "dynamic", "device", "fullgraph", "mode"}),
-    "tf.eager": frozenset({"device"}),
-    "tf.function": frozenset({"transform", "device", "jit_compile"}),
-    "tf.xla": frozenset({"device"}),
-}
 
-#: The reference mode of each framework.
-REFERENCE = {"torch": "torch.eager", "tensorflow": "tf.eager"}
-
-_DEVICES = {"torch": ("cpu", "cuda"), "tensorflow": ("cpu", "gpu")}
-
-
-@dataclass(frozen=True, slots=True)
-class ModeSpec:
-    """A parsed mode spec; ``str(spec)`` is its canonical text."""
-
-    name: str
-    options: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def framework(self) -> str:
-        return "torch" if self.name.startswith("torch.") else "tensorflow"
-
-    def option(self, key: str, default: str = "") -> str:
-        return dict(self.options).get(key, default)
-
-    def __str__(self) -> str:
-        if not self.options:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.options)
+def mode_class(name: str) -> type[Mode]:
+    """The class registered as ``name``; :class:`InvalidArgument` naming the
+    known modes otherwise."""
+    path = MODES.get(name)
+    if path is None:
+        raise InvalidArgument(f"unknown mode {name!r}; known modes: {', '.join(sorted(MODES))}")
+    module, _, attr = path.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    if cls.name != name:
+        raise InvalidArgument(f"mode {name!r} is registered as class {path} named {cls.name!r}")
+    return cls
 
 
-def _check_dotted(value: str, what: str) -> None:
-    module, _, attr = value.partition(":")
-    if not module or not attr or not all(p.isidentifier() for p in module.split(".")) or \
-            not all(p.isidentifier() for p in attr.split(".")):
-        raise InvalidArgument(f"{what} must be 'package.module:attr', got {value!r}")
-
-
-def parse_mode(text: str) -> ModeSpec:
-    """Parse and validate ``NAME[:key=value,...]``; raises
-    :class:`~infra.errors.InvalidArgument` naming the known modes/options."""
+def parse_mode(text: "str | ModeSpec") -> ModeSpec:
+    """Parse and validate ``NAME[:key=value,...]`` (a :class:`ModeSpec` is
+    returned as it is); raises :class:`InvalidArgument` naming the known
+    modes or options."""
+    if isinstance(text, ModeSpec):
+        return text
     text = text.strip()
     name, sep, rest = text.partition(":")
-    if name not in MODES:
-        raise InvalidArgument(
-            f"unknown mode {name!r}; known modes: {', '.join(sorted(MODES))}")
-    options: list[tuple[str, str]] = []
+    cls = mode_class(name)
+    options: dict[str, str] = {}
     if sep:
         # A plug-in value contains ':' itself (package.module:attr), so split
         # on ',' first and on the first '=' of each item.
@@ -84,24 +75,16 @@ def parse_mode(text: str) -> ModeSpec:
             key, value = key.strip(), value.strip()
             if not eq or not key or not value:
                 raise InvalidArgument(f"mode option must be key=value, got {item!r} in {text!r}")
-            if key not in OPTIONS[name]:
+            if key not in cls.options:
                 raise InvalidArgument(
-                    f"mode {name} takes options {', '.join(sorted(OPTIONS[name]))}; not {key!r}")
-            options.append((key, value))
-    spec = ModeSpec(name, tuple(sorted(options)))
-    fw = spec.framework
-    device = spec.option("device", "cpu")
-    if device not in _DEVICES[fw]:
-        raise InvalidArgument(f"device of {name} must be one of {_DEVICES[fw]}, got {device!r}")
-    for key in ("dynamic", "fullgraph", "jit_compile"):
-        if key in dict(spec.options) and spec.option(key).lower() not in (
-                "true", "false", "none"):
-            raise InvalidArgument(f"{key} must be true, false or none, got {spec.option(key)!r}")
-    backend = spec.option("backend")
-    if ":" in backend:
-        _check_dotted(backend, "a plug-in backend")
-    if spec.option("transform"):
-        _check_dotted(spec.option("transform"), "a plug-in transform")
+                    f"mode {name} takes options {', '.join(sorted(cls.options))}; not {key!r}")
+            if key in options:
+                raise InvalidArgument(f"option {key} given twice in {text!r}")
+            options[key] = value
+    spec = ModeSpec(name, cls.framework, tuple(sorted(options.items())))
+    why = cls.check(spec)
+    if why:
+        raise InvalidArgument(why)
     return spec
 
 
@@ -126,7 +109,27 @@ def parse_modes(text: str) -> list[ModeSpec]:
     return specs
 
 
-def load_mode(spec: ModeSpec):  # -> runner.modes.base.Mode (imported lazily)
-    """Import and build the mode object (in a worker of its framework)."""
-    module, _, cls = MODES[spec.name].partition(":")
-    return getattr(importlib.import_module(module), cls)(spec)
+def reference_of(framework: str) -> ModeSpec:
+    """The framework's reference mode (its eager mode on the CPU)."""
+    for name in MODES:
+        cls = mode_class(name)
+        if cls.framework == framework and cls.reference:
+            return ModeSpec(name, framework)
+    raise InvalidArgument(f"no reference mode for framework {framework!r}")
+
+
+def default_targets() -> dict[str, tuple[ModeSpec, ...]]:
+    """Per framework, the target modes run when ``--modes`` is not given."""
+    out: dict[str, list[ModeSpec]] = {}
+    for name in MODES:
+        cls = mode_class(name)
+        for options in cls.default_targets:
+            out.setdefault(cls.framework, []).append(
+                parse_mode(str(ModeSpec(name, cls.framework, options))))
+    return {fw: tuple(specs) for fw, specs in out.items()}
+
+
+def load_mode(spec: "ModeSpec | str") -> Any:
+    """Build the mode object (in a worker of its framework)."""
+    spec = parse_mode(spec)
+    return mode_class(spec.name)(spec)

@@ -1,16 +1,125 @@
-"""The interface every execution mode implements (built inside a worker)."""
+"""What a mode is: its spec, its option schema and the class every mode
+implements.
+
+A mode is one class, registered by name in :mod:`runner.modes`.  The class
+attributes are its light declaration (name, framework, options, devices,
+whether it is a reference or a default target, its attribution ladder); they
+are read in the parent process, which never imports torch or tensorflow.
+The methods that compile, export or run import the framework lazily and are
+used inside a worker, and verbatim inside a standalone reproducer: this
+module and the mode modules are embedded in reproducers (see
+:mod:`triage.embed`), so they import only the standard library and the
+framework, and of seamfuzz only other embedded modules (:mod:`infra.errors`).
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
 import types
-from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional
 
-from runner.modes import ModeSpec
+from infra.errors import InvalidArgument
 
-__all__ = ["Mode", "fresh_function", "import_dotted", "root_causes"]
+__all__ = [
+    "Mode",
+    "ModeSpec",
+    "ModeUsageError",
+    "Option",
+    "Stage",
+    "fresh_function",
+    "import_dotted",
+    "root_causes",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    """A validated mode: a registered name, its framework and its options.
+
+    It crosses process boundaries as a value; ``str(spec)`` is its canonical
+    text ``NAME[:key=value,...]`` (options sorted), which is how stores and
+    reports name it.  Build one with :func:`runner.modes.parse_mode`.
+    """
+
+    #: The registered mode name (``torch.compile``).
+    name: str
+    #: ``torch`` or ``tensorflow``: the worker that runs it.
+    framework: str
+    #: ``(key, value)`` pairs, sorted by key, as given (strings).
+    options: tuple[tuple[str, str], ...] = ()
+
+    def option(self, key: str, default: str = "") -> str:
+        """The value given for ``key``, or ``default``."""
+        return dict(self.options).get(key, default)
+
+    @property
+    def device(self) -> str:
+        """The device the mode runs on (``cpu`` unless ``device=`` says)."""
+        return self.option("device", "cpu")
+
+    def replace(self, **changes: Optional[str]) -> "ModeSpec":
+        """This spec with options set (a string) or removed (None).  The
+        caller validates the result (:func:`runner.modes.parse_mode` of its
+        text) when the change could make it invalid."""
+        opts = dict(self.options)
+        for key, value in changes.items():
+            if value is None:
+                opts.pop(key, None)
+            else:
+                opts[key] = value
+        return ModeSpec(self.name, self.framework, tuple(sorted(opts.items())))
+
+    def __str__(self) -> str:
+        if not self.options:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.options)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option of a mode: what values it takes, checked in the parent."""
+
+    #: ``bool`` (true/false), ``tri`` (true/false/none), ``choice`` (one of
+    #: :attr:`choices`), ``dotted`` (a plug-in ``package.module:attr``),
+    #: ``backend`` (a name, or a plug-in ``package.module:attr``) or ``str``.
+    kind: str
+    #: What the option does, for ``--help`` and error messages.
+    doc: str
+    #: The allowed values of a ``choice``.
+    choices: tuple[str, ...] = ()
+
+    def check(self, mode: str, key: str, value: str) -> Optional[str]:
+        """Why ``value`` is not acceptable, or None."""
+        low = value.lower()
+        if self.kind == "bool" and low not in ("true", "false"):
+            return f"{key} of {mode} must be true or false, got {value!r}"
+        if self.kind == "tri" and low not in ("true", "false", "none"):
+            return f"{key} of {mode} must be true, false or none, got {value!r}"
+        if self.kind == "choice" and value not in self.choices:
+            return f"{key} of {mode} must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.kind == "dotted" or (self.kind == "backend" and ":" in value):
+            module, _, attr = value.partition(":")
+            if not module or not attr or not all(
+                    p.isidentifier() for p in (*module.split("."), *attr.split("."))):
+                return f"{key} of {mode} must be 'package.module:attr', got {value!r}"
+        if self.kind == "backend" and ":" not in value and not value.isidentifier():
+            return f"{key} of {mode} must be a backend name or 'package.module:attr', " \
+                   f"got {value!r}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One rung of a mode's attribution ladder: a mode that runs the stages
+    of the target up to and including ``name``.  The first rung whose mode
+    already breaks the contract names the axis of a discrepancy."""
+
+    #: The axis this rung isolates (``dynamo``, ``aot_autograd``, ``xla``).
+    name: str
+    #: The mode that stops after that stage (the target itself for the last).
+    mode: ModeSpec
 
 
 def fresh_function(fn: Callable, tag: str) -> Callable:
@@ -52,58 +161,118 @@ def root_causes(exc: BaseException) -> list[BaseException]:
     return out
 
 
-class Mode(ABC):
-    """One way of executing a call: eager, compiled, graph, on a device.
+class ModeUsageError(InvalidArgument):
+    """The mode's options name something that is not there (an unknown
+    backend, a plug-in whose module does not import): a usage error that
+    stops a campaign before any case runs, never a library observation."""
 
-    A mode turns the Python function that makes a call (its tensors as
-    positional parameters, everything else bound inside it) into the callable
-    to run, once per argument signature (:meth:`callable_for` caches by key).
+
+class Mode:
+    """One way of executing a call: eager, compiled, graph, exported, on a
+    device.
+
+    The declaration (class attributes) is read in the parent process; an
+    instance lives in a worker or a reproducer.  A mode turns the Python
+    function that makes a call (its tensors as positional parameters,
+    everything else bound inside it) into the callable to run, once per
+    argument signature (:meth:`callable_for` caches by key), runs it, and
+    says which of its errors are limits it declares (:meth:`declared_limit`).
     """
 
+    #: The registered name (``torch.compile``).
+    name: ClassVar[str]
     #: ``torch`` or ``tensorflow``.
     framework: ClassVar[str]
+    #: The options it takes; ``device`` is one of them for every mode.
+    options: ClassVar[dict[str, Option]] = {}
+    #: The devices ``device=`` may name; the first is the default.
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    #: The framework's reference mode (eager on the CPU unless told).
+    reference: ClassVar[bool] = False
+    #: Run as a target when ``--modes`` is not given, with these options.
+    default_targets: ClassVar[tuple[tuple[tuple[str, str], ...], ...]] = ()
+    #: A line for ``--help``.
+    summary: ClassVar[str] = ""
+
+    # -- declaration, parent side (no framework import) --------------------
+
+    @classmethod
+    def check(cls, spec: ModeSpec) -> Optional[str]:
+        """Why ``spec``'s option values are not acceptable, or None; the
+        keys are already known to be options of this mode."""
+        for key, value in spec.options:
+            why = cls.options[key].check(cls.name, key, value)
+            if why:
+                return why
+        if spec.device not in cls.devices:
+            return f"device of {cls.name} must be one of {', '.join(cls.devices)}, " \
+                   f"got {spec.device!r}"
+        return None
+
+    @classmethod
+    def ladder(cls, spec: ModeSpec) -> tuple[Stage, ...]:
+        """The stages of ``spec`` in order, each as the mode that stops after
+        it; the last is ``spec`` itself.  A device other than the CPU puts
+        the framework's eager mode on that device first (``device``)."""
+        return (Stage(cls.stage_name(spec), spec),)
+
+    @classmethod
+    def stage_name(cls, spec: ModeSpec) -> str:
+        """The axis of a discrepancy that only ``spec`` itself shows."""
+        return "eager"
+
+    @classmethod
+    def shape_probe(cls, spec: ModeSpec) -> Optional[tuple[str, ModeSpec]]:
+        """A variant of ``spec`` that compiles for the other shape regime,
+        with the qualifier to add when it agrees (``static-shapes``), or
+        None where the mode has no such choice."""
+        return None
+
+    # -- implementation, worker side ---------------------------------------
+
+    #: Reuse compiled callables across cases of one signature.  Off only to
+    #: measure what reuse saves (``SEAMFUZZ_COMPILE_CACHE=0``, see
+    #: benchmarks/differential_throughput.py).
+    reuse: ClassVar[bool] = os.environ.get("SEAMFUZZ_COMPILE_CACHE", "1") != "0"
 
     def __init__(self, spec: ModeSpec) -> None:
+        if spec.name != self.name:
+            raise ValueError(f"a {self.name} mode built from spec {spec}")
         self.spec = spec
         self._cache: dict[str, Callable] = {}
         self._counter = 0
 
     @property
-    def name(self) -> str:
-        return str(self.spec)
-
-    @property
     def device(self) -> str:
-        return self.spec.option("device", "cpu")
+        return self.spec.device
 
     def unavailable(self) -> Optional[str]:
-        """Why this mode cannot run on this machine, or None."""
+        """Why this mode cannot run on this machine (no such device), or
+        None.  Raises :class:`ModeUsageError` when its options name
+        something that does not exist."""
         return None
 
-    #: Reuse compiled callables across cases of one signature.  Off only to
-    #: measure what reuse saves (``SEAMFUZZ_COMPILE_CACHE=0``, see
-    #: benchmarks/compile_reuse.py).
-    reuse: bool = os.environ.get("SEAMFUZZ_COMPILE_CACHE", "1") != "0"
-
     def callable_for(self, key: str, fn: Callable) -> tuple[Callable, bool]:
-        """The compiled callable for signature ``key`` and whether it is new."""
+        """The built callable for signature ``key`` and whether it is new."""
         got = self._cache.get(key) if self.reuse else None
         if got is not None:
             return got, False
         self._counter += 1
-        got = self.compile(fresh_function(fn, str(self._counter)))
+        got = self.build(fresh_function(fn, str(self._counter)))
         self._cache[key] = got
         return got, True
 
-    @abstractmethod
-    def compile(self, fn: Callable) -> Callable:
+    def build(self, fn: Callable) -> Callable:
         """Turn ``fn`` into what this mode runs (identity for eager)."""
+        return fn
 
     def run(self, fn: Callable, args: tuple) -> Any:
         """Call ``fn(*args)`` in this mode's context (device scope)."""
         return fn(*args)
 
-    def unsupported(self, exc: BaseException) -> bool:
-        """True when ``exc`` says the mode does not support this call (a graph
-        break, an op the backend does not implement), rather than a bug."""
-        return any(isinstance(e, NotImplementedError) for e in root_causes(exc))
+    def declared_limit(self, exc: BaseException) -> Optional[str]:
+        """The limit ``exc`` shows, when it is one this mode declares (a
+        graph break under ``fullgraph``, data-dependent control flow, an op
+        with no XLA kernel, an op an exporter cannot export); None for any
+        other error, which the contract then judges as the mode's failure."""
+        return None

@@ -85,3 +85,64 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, message):
 def test_unknown_docs_library_is_refused_by_argparse(tmp_path):
     r = seamfuzz("mine", "--docs", "jax", cwd=tmp_path)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+# Every list the command line takes, and how a user may split it: each case is
+# (argv, the namespace attribute, the parsed value).
+LIST_ARGS = [
+    (["mine", "--docs", "torch", "--docs", "tensorflow"], "docs", ["torch", "tensorflow"]),
+    (["mine", "--docs", "torch", "tensorflow"], "docs", ["torch", "tensorflow"]),
+    (["mine", "a", "--jobs", "1", "b", "c"], "paths", ["a", "b", "c"]),
+    (["mine", "a", "b"], "paths", ["a", "b"]),
+    (["replay", "x", "--timeout", "3", "y"], "paths", ["x", "y"]),
+    *[([cmd, "--api", "torch.floor_divide", "--api", "torch.nn.functional.relu"], "api",
+       ["torch.floor_divide", "torch.nn.functional.relu"]) for cmd in ("run", "fuzz")],
+    *[([cmd, "--api", "a", "b", "--api", "c"], "api", ["a", "b", "c"])
+      for cmd in ("run", "fuzz")],
+    *[([cmd, *pre, "--modes", "tf.xla", "--modes", "torch.compile:backend=eager,dynamic=true",
+        "tf.function"], "modes", "tf.xla,torch.compile:backend=eager,dynamic=true,tf.function")
+      for cmd, pre in (("check", ["torch.abs(1)"]), ("run", []), ("fuzz", []))],
+    (["fuzz", "--modes", "tf.xla,tf.function"], "modes", "tf.xla,tf.function"),
+    (["fuzz"], "modes", None),
+    (["fuzz"], "api", []),
+    (["mine"], "docs", []),
+]
+
+
+@pytest.mark.parametrize("argv,attr,value", LIST_ARGS, ids=lambda x: " ".join(x)
+                         if isinstance(x, list) and all(isinstance(a, str) for a in x) else None)
+def test_list_arguments_add_up(argv, attr, value):
+    from seamfuzz.cli import parse_args
+
+    assert getattr(parse_args(argv), attr) == value
+
+
+def test_every_list_argument_is_covered_and_additive():
+    """A new list flag must be additive too (and get a LIST_ARGS case)."""
+    import argparse
+
+    from seamfuzz.cli import _JoinCommaLists, _PATH_LISTS, build_parser
+
+    covered = {(argv[0], attr) for argv, attr, _ in LIST_ARGS}
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    found = set()
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.nargs not in ("+", "*"):
+                continue
+            found.add((name, action.dest))
+            if action.option_strings:
+                assert isinstance(action, (argparse._ExtendAction, _JoinCommaLists)), \
+                    (name, action.dest)
+            else:
+                assert name in _PATH_LISTS and action.dest == "paths", (name, action.dest)
+    assert found == covered
+
+
+def test_stray_arguments_are_still_refused():
+    from seamfuzz.cli import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["mine", "a", "--bogus", "b"])
+    with pytest.raises(SystemExit):
+        parse_args(["check", "torch.abs(1)", "extra"])

@@ -22,7 +22,6 @@ from runner.contract import (
     VerdictKind,
     compare_nodes,
     judge,
-    looks_unsupported,
 )
 from runner.observation import (
     ArrayLeaf,
@@ -90,6 +89,7 @@ KIND_CASES = [
     (K.NONDETERMINISTIC, ret(ONE), tgt_ret(ONE), {"ref_repeat": ret(arr([1.0, 3.0]))}),
     (K.TOO_LARGE, ret(ONE), ended(Outcome.SKIPPED, "too_large: 9 GiB > 2 GiB"), {}),
     (K.SKIPPED, ended(Outcome.SKIPPED, "denied api", "eager"), tgt_ret(ONE), {}),
+    (K.INTERNAL, ret(ONE), ended(Outcome.INTERNAL, "converting the output failed"), {}),
 ]
 
 
@@ -103,6 +103,7 @@ def test_every_verdict_kind_is_reachable(kind, ref, tgt, kw) -> None:
 def test_kind_table_covers_every_kind() -> None:
     assert {c[0] for c in KIND_CASES} == set(VerdictKind)
     assert BREAKING == {K.VALUE, K.STATUS, K.DTYPE, K.SHAPE, K.CRASH, K.TIMEOUT}
+    assert K.INTERNAL not in BREAKING
 
 
 def test_verdict_round_trips_through_json() -> None:
@@ -160,33 +161,127 @@ def test_target_accepting_what_the_reference_rejects_is_a_status_bug() -> None:
     assert "ValueError: negative size" in v.detail
 
 
-UNSUPPORTED_CASES = [
-    ("NotImplementedError", "", K.UNSUPPORTED),
-    ("torch._dynamo.exc.Unsupported", "call_function in skip_files", K.UNSUPPORTED),
-    ("tensorflow.python.framework.errors_impl.UnimplementedError", "", K.UNSUPPORTED),
-    ("RuntimeError", "\"addmm_impl_cpu_\" not implemented for 'Half'", K.UNSUPPORTED),
-    ("RuntimeError", "sparse layouts are not supported", K.UNSUPPORTED),
+def declared(error_type: str, message: str, why: str, mode: str = "compiled") -> Observation:
+    """An error the mode itself declares one of its limits (the worker asks
+    the mode, and records it as UNSUPPORTED with the reason)."""
+    return Observation(mode, Outcome.UNSUPPORTED, error_type=error_type, error_message=message,
+                       detail=why)
+
+
+# A target that raised where eager returned broke the boundary, whatever the
+# message says: only the mode's own declaration makes an error "unsupported".
+RAISED_IS_STATUS = [
+    ("NotImplementedError", ""),
+    ("RuntimeError", "\"addmm_impl_cpu_\" not implemented for 'Half'"),
+    ("RuntimeError", "sparse layouts are not supported"),
+    ("tensorflow.python.framework.errors_impl.UnimplementedError", "not supported"),
     ("tensorflow.python.framework.errors_impl.NotFoundError",
-     "No registered 'Cumsum' OpKernel for 'GPU' devices compatible with node", K.UNSUPPORTED),
-    ("tensorflow.python.framework.errors_impl.InvalidArgumentError",
-     "Could not find device for node: {{node Foo}}", K.UNSUPPORTED),
-    ("RuntimeError", "no kernel for aten::foo", K.UNSUPPORTED),
-    # A compiler crash is a bug, whatever its message quotes.
+     "No registered 'Cumsum' OpKernel for 'GPU' devices compatible with node"),
     ("torch._dynamo.exc.BackendCompilerFailed",
-     "backend='inductor' raised: NotImplementedError: not supported", K.STATUS),
-    ("torch._inductor.exc.InductorError", "LoweringException: unsupported", K.STATUS),
-    # A type error from an operator is a semantic difference, not a feature gap.
-    ("TypeError", "unsupported operand type(s) for +: 'Tensor' and 'str'", K.STATUS),
-    ("RuntimeError", "The size of tensor a (2) must match the size of tensor b (3)", K.STATUS),
-    ("torch._dynamo.exc.TorchRuntimeError", "Failed running call_function", K.STATUS),
+     "backend='inductor' raised: NotImplementedError: not supported"),
+    ("TypeError", "unsupported operand type(s) for +: 'Tensor' and 'str'"),
 ]
 
 
-@pytest.mark.parametrize("error_type, message, kind", UNSUPPORTED_CASES)
-def test_unsupported_patterns(error_type: str, message: str, kind: VerdictKind) -> None:
+@pytest.mark.parametrize("error_type, message", RAISED_IS_STATUS)
+def test_target_raised_is_status_whatever_the_message(error_type: str, message: str) -> None:
     v = check(ret(ONE), raised(error_type, message, "compiled"))
-    assert v.kind is kind, v.detail
-    assert (looks_unsupported(error_type, message) is not None) == (kind is K.UNSUPPORTED)
+    assert v.kind is K.STATUS and v.breaking and not v.accepts_invalid, v.detail
+    assert "target raised" in v.detail and error_type in v.detail
+
+
+def test_a_limit_the_target_declares_is_unsupported() -> None:
+    tgt = declared("torch._dynamo.exc.Unsupported", "data-dependent branch",
+                   "graph break under fullgraph")
+    v = check(ret(ONE), tgt)
+    assert v.kind is K.UNSUPPORTED and not v.breaking
+    assert "graph break under fullgraph" in v.detail and "data-dependent branch" in v.detail
+
+
+def test_reference_not_implemented_and_target_returned_accepts_invalid() -> None:
+    # torch.softmax on int64: eager raises, inductor returns a tensor.
+    ref = raised("NotImplementedError", "\"softmax_lastdim_kernel_impl\" not implemented "
+                 "for 'Long'")
+    v = check(ref, tgt_ret(arr([0, 1], "int64")))
+    assert v.kind is K.STATUS and v.accepts_invalid and v.breaking
+    assert "not implemented for 'Long'" in v.detail
+
+
+def test_reference_declared_unsupported_counts_as_raised() -> None:
+    # A reference mode declares no limits: an UNSUPPORTED reference that came
+    # from an exception is the reference raising.
+    ref = declared("NotImplementedError", "not implemented for 'Long'", "no kernel", "eager")
+    v = check(ref, tgt_ret(ONE))
+    assert v.kind is K.STATUS and v.accepts_invalid
+    v = check(ref, raised("RuntimeError", "boom", "compiled"))
+    assert v.kind is K.INVALID
+
+
+@pytest.mark.parametrize("tgt", [
+    raised("NotImplementedError", "not implemented for 'Long'", "compiled"),
+    declared("torch._dynamo.exc.Unsupported", "dynamic shape", "graph break"),
+], ids=["raised", "declared"])
+def test_both_raise_is_invalid(tgt: Observation) -> None:
+    v = check(raised("NotImplementedError", "not implemented for 'Long'"), tgt)
+    assert v.kind is K.INVALID and not v.breaking, v.detail
+    assert "both raised" in v.detail
+
+
+@pytest.mark.parametrize("side", ["reference", "target"])
+def test_an_unavailable_mode_is_unsupported_on_either_side(side: str) -> None:
+    gone = ended(Outcome.UNSUPPORTED, "no CUDA device on this machine",
+                 "eager" if side == "reference" else "compiled")
+    ref, tgt = (gone, raised("ValueError", "x", "compiled")) if side == "reference" else \
+        (raised("ValueError", "x"), gone)
+    v = check(ref, tgt)
+    assert v.kind is K.UNSUPPORTED and f"{side} cannot run this" in v.detail
+    assert "no CUDA device" in v.detail
+
+
+@pytest.mark.parametrize("side", ["reference", "target"])
+@pytest.mark.parametrize("other", [
+    ended(Outcome.SKIPPED, "too_large: 3 GiB"),
+    ended(Outcome.CRASHED, "signal SIGSEGV"),
+    ended(Outcome.UNSUPPORTED, "no CUDA device"),
+    None,
+], ids=["skipped", "crashed", "unavailable", "returned"])
+def test_internal_on_either_side_outranks_everything(side: str, other) -> None:
+    failed = Observation("eager" if side == "reference" else "compiled", Outcome.INTERNAL,
+                         detail="Traceback (most recent call last):\n  File \"x.py\", "
+                                "line 3, in f\nKeyError: 'dtype'\n")
+    if other is None:
+        other = ret(ONE, "compiled" if side == "reference" else "eager")
+    else:
+        other = Observation("compiled" if side == "reference" else "eager", other.outcome,
+                            detail=other.detail)
+    ref, tgt = (failed, other) if side == "reference" else (other, failed)
+    v = check(ref, tgt)
+    assert v.kind is K.INTERNAL and not v.breaking
+    assert v.detail == f"seamfuzz failed on the {side}: KeyError: 'dtype'"
+
+
+@pytest.mark.parametrize("detail, line", [
+    ("converting the output\nmore", "converting the output"),
+    ("converting the output\nTraceback (most recent call last):\n  File \"e.py\", line 9, "
+     "in f\n    x = y[0]\nIndexError: list index out of range\n",
+     "converting the output: IndexError: list index out of range"),
+    # Cut to its end: the traceback's head is gone.
+    ('py", line 9, in f\n  File "e.py", line 10, in g\nValueError: bad', "ValueError: bad"),
+])
+def test_internal_detail_is_one_line(detail: str, line: str) -> None:
+    failed = Observation("compiled", Outcome.INTERNAL, detail=detail)
+    assert check(ret(ONE), failed).detail == f"seamfuzz failed on the target: {line}"
+
+
+def test_internal_without_detail() -> None:
+    assert check(ret(ONE), Observation("compiled", Outcome.INTERNAL)).detail.endswith("no detail")
+
+
+def test_an_internal_repeat_or_oracle_is_not_used() -> None:
+    broken = Observation("eager", Outcome.INTERNAL, detail="boom")
+    assert check(ret(ONE), tgt_ret(ONE), ref_repeat=broken).kind is K.AGREE
+    v = check(ret(ONE), tgt_ret(ONE), oracle=Observation("eager-fp64", Outcome.INTERNAL))
+    assert v.kind is K.AGREE and "fp64 oracle internal, not used" in v.detail
 
 
 # -- tolerances ----------------------------------------------------------------------------

@@ -58,7 +58,8 @@ from mutator import (
 )
 from mutator.base import BorrowPool, get_value, named_slots, put_value, walk
 from mutator.shapes import broadcasts
-from mutator.space import base_shape, dtype_kind, spec_elements, tensor_specs
+from infra.dtypes import in_framework
+from mutator.space import base_shape, dtype_kind, int_bounds, spec_elements, tensor_specs
 from runner.materialize import _base_shape, draw
 from runner.observation import storage_dtype
 
@@ -686,3 +687,39 @@ def test_slot_helpers_round_trip():
         {"input", "other", "alpha"}
     method = SEEDS[8]
     assert {n for _, n, _ in named_slots(method, SIGNATURES["torch.Tensor.add"])} == {"other"}
+
+
+def test_the_mutation_space_takes_its_dtype_facts_from_the_table():
+    import ml_dtypes
+
+    for fw, names in DTYPES.items():
+        assert names and all(in_framework(n, fw) for n in names)
+    assert "bfloat16" in DTYPES[T] and "bfloat16" not in DTYPES["numpy"]
+    for name in ("int8", "uint8", "int64", "uint64", "int4", "uint4", "int2", "qint8"):
+        info = ml_dtypes.iinfo(storage_dtype(name))
+        assert int_bounds(name) == (int(info.min), int(info.max))
+    assert int_bounds("bool") == (0, 1)
+    assert dtype_kind("uint4") == "uint" and dtype_kind("quint8") == "uint"
+    assert dtype_kind("int4") == "int" and dtype_kind("complex32") == "complex"
+    with pytest.raises(ValueError):
+        dtype_kind("string")
+    with pytest.raises(ValueError):
+        int_bounds("float32")
+
+
+def test_mutator_imports_runner_only_for_the_element_cap_and_api_lookup():
+    # The dtype tables and the value-tree walker live below the stages
+    # (infra.dtypes, miner.records); mutator/ imports runner/ for
+    # DEFAULT_MAX_ELEMENTS (the runner's limit) and, in signatures.py,
+    # resolve_api.
+    import re
+
+    found = set()
+    for path in (ROOT / "mutator").glob("*.py"):
+        for line in path.read_text().splitlines():
+            m = re.match(r"\s*from (runner\S*) import (.+)", line)
+            if m:
+                found.add((path.name, m.group(1), m.group(2).strip()))
+    assert found <= {("base.py", "runner.materialize", "DEFAULT_MAX_ELEMENTS"),
+                     ("driver.py", "runner.materialize", "DEFAULT_MAX_ELEMENTS"),
+                     ("signatures.py", "runner.materialize", "resolve_api")}

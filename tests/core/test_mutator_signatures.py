@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from miner.apiindex.cache import CacheEntry, write_json
 from miner.records import CallKind, DType, Literal, Seq, Unknown
 from mutator import signatures as sigmod
 from mutator.signatures import (
@@ -106,11 +107,13 @@ def test_cache_directory_respects_the_environment(monkeypatch, tmp_path):
 
 
 def test_cached_signatures_need_no_child(monkeypatch, tmp_path):
-    versions = sigmod._versions("torch")
-    assert versions is not None
-    path = sigmod._cache_file(tmp_path, "torch", versions)
+    entry = sigmod._entry("torch", tmp_path)
+    assert entry is not None
+    # One cache for API index and signatures: same directory, same naming.
+    assert entry.path.parent == tmp_path and entry.path.name.startswith("signatures-torch-")
+    assert entry.versions["format"] == sigmod.SIGNATURES_FORMAT
     cached = sigmod._Cached({"torch.zeros": ZEROS}, {("torch.nope", "function")})
-    sigmod._save(path, "torch", versions, cached)
+    sigmod._save(entry, cached)
 
     def no_child(framework, items):
         raise AssertionError(f"started a child for {items}")
@@ -125,11 +128,17 @@ def test_cached_signatures_need_no_child(monkeypatch, tmp_path):
     # Another kind is not answered by the cache: it needs a child.
     with pytest.raises(AssertionError, match="started a child"):
         collect_signatures([("torch.zeros", "torch", "method")], cache_dir=tmp_path)
-    # A cache of other versions is ignored.
-    stale = dict(versions, torch="0.0")
-    sigmod._save(sigmod._cache_file(tmp_path, "torch", stale), "torch", versions, cached)
-    assert sigmod._load(sigmod._cache_file(tmp_path, "torch", stale), "torch", stale).signatures \
-        == {}
+    # A file of other versions is ignored, even under the expected name.
+    stale = CacheEntry.of("signatures", "torch", sigmod.SIGNATURES_FORMAT,
+                          {**entry.versions, "torch": "0.0"}, tmp_path)
+    write_json(stale.path, entry.envelope({"framework": "torch", "signatures": [],
+                                           "missing": []}))
+    assert sigmod._load(stale).signatures == {}
+    # So is one of another schema.
+    other = CacheEntry.of("signatures", "torch", "0", entry.versions, tmp_path)
+    write_json(other.path, entry.envelope({"framework": "torch", "signatures": [],
+                                           "missing": []}))
+    assert sigmod._load(other).signatures == {}
 
 
 PROBE = """

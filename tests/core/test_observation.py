@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infra import dtypes
 from runner.observation import (
     MAX_ERROR_MESSAGE,
     ArrayLeaf,
@@ -122,6 +123,22 @@ def test_every_known_dtype_has_a_storage_type_and_a_category() -> None:
         assert dtype_category(name) in ("bool", "int", "float", "complex")
     assert dtype_category("bfloat16") == "float"
     assert dtype_category("complex32") == "complex"
+
+
+def test_dtype_names_are_the_tables() -> None:
+    # An ArrayLeaf carries any dtype of infra.dtypes a numpy array can hold,
+    # and nothing else (TF's string and resource are OpaqueLeaf material).
+    assert known_dtypes() == dtypes.storable_dtypes()
+    assert set(known_dtypes()) == {
+        n for n in dtypes.known_dtypes() if dtypes.dtype_category(n) != "other"}
+    for name in known_dtypes():
+        assert storage_dtype(name) == dtypes.storage_dtype(name)
+        assert dtype_category(name) == dtypes.dtype_category(name)
+    for name in ("string", "resource", "half"):
+        with pytest.raises(ValueError, match="OpaqueLeaf"):
+            storage_dtype(name)
+        with pytest.raises(ValueError):
+            dtype_category(name)
 
 
 # -- scalars and containers -----------------------------------------------------

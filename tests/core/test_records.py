@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from miner.records import (
     MAX_PROVENANCE,
+    SECTIONS,
     ApiRef,
     Arange,
     CallKind,
@@ -33,13 +34,21 @@ from miner.records import (
     Normal,
     Provenance,
     Seq,
+    Slot,
     TensorSpec,
     Uniform,
     Unknown,
+    child_values,
+    get_value,
     is_resolved,
+    iter_slots,
     iter_values,
+    map_record_values,
+    map_values,
+    put_value,
     value_from_json,
     value_to_json,
+    with_child_values,
 )
 
 # -- strategies ---------------------------------------------------------------
@@ -393,3 +402,125 @@ def test_iter_values_and_is_resolved():
     assert x in found and Unknown() in found and Literal("k") in found
     assert not is_resolved(v)
     assert is_resolved(Seq("tuple", (Literal(1), TensorSpec("torch", (3,), "int64"))))
+
+
+# -- rewriting value trees -------------------------------------------------
+
+
+def _record_values(rec: CallRecord) -> list:
+    return [x for v in rec.values() for x in iter_values(v)]
+
+
+@given(values)
+def test_map_values_visits_in_iter_values_order_and_identity_keeps_the_object(v):
+    seen: list = []
+    out = map_values(v, lambda x: seen.append(x) or x)
+    assert out is v
+    # Bottom-up: the same nodes as iter_values; leaves in the same order.
+    assert sorted(map(repr, seen)) == sorted(map(repr, iter_values(v)))
+    leaves = [x for x in iter_values(v) if not child_values(x)]
+    assert [x for x in seen if not child_values(x)] == leaves
+    assert map_values(v, lambda x: x, TensorSpec) is v
+
+
+@given(values)
+def test_map_values_rewrites_only_the_given_types(v):
+    def bump(s: TensorSpec) -> TensorSpec:
+        return dataclasses.replace(s, requires_grad=not s.requires_grad)
+
+    out = map_values(v, bump, TensorSpec)
+    before, after = list(iter_values(v)), list(iter_values(out))
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        if isinstance(a, TensorSpec):
+            assert b == bump(a)
+        elif not child_values(a):
+            assert b == a
+
+
+def test_map_values_rebuilds_every_container_kind():
+    x = TensorSpec("torch", (2,), "float32")
+    v = Seq("tuple", (Dict(((x, Literal(1)), (Literal("k"), x))),
+                      Constructed("torch.abs", (x,), (("out", x),))))
+    out = map_values(v, lambda s: dataclasses.replace(s, dtype="int64"), TensorSpec)
+    assert [s.dtype for s in iter_values(out) if isinstance(s, TensorSpec)] == ["int64"] * 4
+    assert isinstance(out, Seq) and out.kind == "tuple"
+    assert out.items[1].api == "torch.abs" and out.items[1].kwargs[0][0] == "out"
+    # Works on trees of foreign leaves too (the runner's drawn tensors).
+    assert map_values(Seq("list", (1, 2)), lambda n: n * 10, int) == Seq("list", (10, 20))
+    with pytest.raises(ValueError, match="children"):
+        with_child_values(v, ())
+
+
+@given(call_records())
+def test_map_record_values_covers_every_section_in_value_order(rec):
+    seen: list = []
+    out = map_record_values(rec, lambda x: seen.append(x) or x)
+    assert out == rec and out.id == rec.id and out.occurrences == rec.occurrences
+    leaves = [x for x in _record_values(rec) if not child_values(x)]
+    assert [x for x in seen if not child_values(x)] == leaves
+    seen.clear()
+    map_record_values(rec, lambda x: seen.append(x) or x, include_init=False)
+    call_only = CallRecord(rec.api, rec.framework, args=rec.args, kwargs=rec.kwargs)
+    assert [x for x in seen if not child_values(x)] == \
+        [x for x in _record_values(call_only) if not child_values(x)]
+
+
+@given(call_records())
+def test_slots_address_every_value_and_put_back_is_the_identity(rec):
+    slots = list(iter_slots(rec))
+    assert [v for _, v in slots] == _record_values(rec)
+    assert [s.section for s, _ in slots] == sorted(
+        (s.section for s, _ in slots), key=SECTIONS.index)
+    for slot, v in slots:
+        assert get_value(rec, slot) == v
+        assert put_value(rec, slot, v) == rec
+
+
+@given(call_records(), st.data())
+def test_put_value_replaces_exactly_one_value(rec, data):
+    slots = list(iter_slots(rec))
+    if not slots:
+        return
+    target, _ = data.draw(st.sampled_from(slots))
+    new = Literal("replaced")
+    out = put_value(rec, target, new)
+    assert get_value(out, target) == new
+    for slot, v in iter_slots(rec):
+        same_top = (slot.section, slot.index) == (target.section, target.index)
+        n = min(len(slot.path), len(target.path))
+        if not same_top or slot.path[:n] != target.path[:n]:  # neither holds the other
+            assert get_value(out, slot) == v
+
+
+def test_slots_skip_dict_keys_on_request_and_tell_duplicate_keywords_apart():
+    x = TensorSpec("torch", (2,), "float32")
+    rec = CallRecord("f", "torch", args=(Dict(((Literal("k"), x),)),),
+                     kwargs=(("a", Literal(1)), ("a", Literal(2))))
+    full = {s: v for s, v in iter_slots(rec)}
+    values_only = {s: v for s, v in iter_slots(rec, dict_keys=False)}
+    assert Slot("args", 0, (0,)) in full and Slot("args", 0, (0,)) not in values_only
+    assert values_only[Slot("args", 0, (1,))] == x == full[Slot("args", 0, (1,))]
+    out = put_value(rec, Slot("kwargs", 1), Literal(3))
+    assert out.kwargs == (("a", Literal(1)), ("a", Literal(3)))
+    with pytest.raises(IndexError):
+        get_value(rec, Slot("kwargs", 2))
+    with pytest.raises(ValueError):
+        Slot("outputs", 0)
+    with pytest.raises(ValueError):
+        Slot("args", -1)
+
+
+def test_records_module_imports_only_the_standard_library():
+    import ast
+    import sys
+    from pathlib import Path
+
+    import miner.records as records
+
+    tree = ast.parse(Path(records.__file__).read_text())
+    mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+            for a in n.names}
+    mods |= {n.module.split(".")[0] for n in ast.walk(tree)
+             if isinstance(n, ast.ImportFrom) and n.module}
+    assert mods <= set(sys.stdlib_module_names) | {"__future__"}

@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +17,21 @@ import pytest
 
 from infra.errors import InvalidArgument
 from miner.records import CallRecord, Literal, TensorSpec
+from runner.contract import Boundary, judge
 from runner.observation import ArrayLeaf, Observation, Outcome, ScalarLeaf, SeqNode
-from triage.cluster import Cluster, cluster
-from triage.known import KnownEntry, KnownIssues, load_known, parse_known
+from seamfuzz.store import CampaignStore, NewCase, case_id
+from seamfuzz.triaging import piles_of, report_data
+from triage.cluster import Cluster, Pile, cluster
+from triage.known import KnownEntry, KnownIssues, KnownSubject, load_known, parse_known
 from triage.report import (
     ClusterRow,
+    Example,
     ReportData,
+    ShrinkStats,
     Totals,
     clusters_json,
     describe_observation,
+    not_judged_json,
     render_html,
     render_markdown,
     row_for,
@@ -195,13 +202,14 @@ def test_row_for_cluster_and_known_entry() -> None:
     assert (row.id, row.kind, row.cases, row.axis, row.repro) == (c.id, "status", 1, "dynamic",
                                                                  "repros/a.py")
     assert row.known and row.known_reason == "r" and row.known_link == "https://x.org/1"
-    assert row.signature["message"] == "shape '<shape>' is invalid"
+    assert row.signature.message == "shape '<shape>' is invalid"
+    assert row.signature == c.signature
     ex = row.example
-    assert ex["call"] == "torch.cumsum(Tensor[torch 4 float32 normal], dim=0)"
-    assert ex["reference"] == "returned float32[4] [0.5, 1.0, 1.5, 2.0]"
-    assert ex["target"] == "raised RuntimeError: shape '[2, 3]' is invalid"
-    assert ex["seed"] == 42 and ex["args"]["kwargs"] == [["dim", {"t": "lit", "v": 0}]]
-    assert ex["case_id"] == "c1" and ex["detail"] == "status: shape '[2, 3]' is invalid"
+    assert ex.call == "torch.cumsum(Tensor[torch 4 float32 normal], dim=0)"
+    assert ex.reference == "returned float32[4] [0.5, 1.0, 1.5, 2.0]"
+    assert ex.target == "raised RuntimeError: shape '[2, 3]' is invalid"
+    assert ex.seed == 42 and ex.args["kwargs"] == [["dim", {"t": "lit", "v": 0}]]
+    assert ex.case_id == "c1" and ex.detail == "status: shape '[2, 3]' is invalid"
     json.dumps(row.to_json())
 
 
@@ -361,7 +369,8 @@ def test_empty_report_renders() -> None:
 
 def test_write_report(tmp_path: Path) -> None:
     paths = write_report(sample(), tmp_path / "out")
-    assert sorted(paths) == ["clusters.json", "report.html", "summary.md"]
+    assert sorted(paths) == ["clusters.json", "not_judged.json", "report.html", "summary.md"]
+    assert json.loads(paths["not_judged.json"].read_text()) == []
     assert json.loads(paths["clusters.json"].read_text())[0]["id"] == "bbbbbbbbbbbb"
     assert paths["report.html"].read_text().startswith("<!DOCTYPE html>")
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
@@ -378,3 +387,218 @@ def test_pipeline_from_findings() -> None:
     assert [(o["kind"], o["cases"], o["known"]) for o in out] == [("value", 3, False),
                                                                   ("crash", 1, True)]
     assert "large, sign" in render_html(data)
+
+
+# ---------------------------------------------------------------------------
+# Typed cluster rows
+# ---------------------------------------------------------------------------
+
+
+def _full_row() -> ClusterRow:
+    f = make_finding("value")
+    (c,) = cluster([f])
+    shrunk = Finding("c1", f.api, "torch", CallRecord(f.api, "torch", args=(
+        TensorSpec("torch", (1,), "float32"),)), 3, REF, TGT, "value", f.detail, "",
+        f.ref_obs, f.tgt_obs)
+    return row_for(c, axis="inductor+layout", repro="repros/x.py",
+                   known=KnownEntry(reason="r", link="https://x.org/1", api="torch.*"),
+                   probes=(("torch.compile:backend=eager", "agree"), ("float64", "value")),
+                   shrink=ShrinkStats(12, 3, 1.25, False), shrunk=shrunk)
+
+
+def test_cluster_row_round_trips_through_clusters_json() -> None:
+    row = _full_row()
+    obj = json.loads(json.dumps(row.to_json()))
+    assert obj["probes"] == [["torch.compile:backend=eager", "agree"], ["float64", "value"]]
+    assert obj["shrink"] == {"tried": 12, "kept": 3, "seconds": 1.2, "timed_out": False}
+    assert obj["shrunk"]["seed"] == 3 and obj["summary"] == row.signature.summary()
+    back = ClusterRow.from_json(obj)
+    assert back == replace(row, shrink=ShrinkStats(12, 3, 1.2, False))
+    assert isinstance(back.signature, type(row.signature)) and isinstance(back.example, Example)
+
+
+def test_cluster_row_reads_an_old_clusters_json_object() -> None:
+    old = {"id": "aaaaaaaaaaaa", "api": "torch.cumsum", "kind": "status",
+           "reference": REF, "target": TGT, "boundary": f"{REF} -> {TGT}", "axis": "",
+           "cases": 2, "severity": 1, "signature": {"api": "torch.cumsum", "kind": "status",
+                                                    "message": "bad size <n>"},
+           "summary": "x", "repro": "", "known": True, "known_reason": "r", "known_link": "",
+           "example": {"call": "torch.cumsum(x)", "args": {}, "reference": "returned ...",
+                       "target": "raised ...", "seed": 7}}
+    row = ClusterRow.from_json(old)
+    assert (row.signature.message, row.example.call, row.example.seed) == \
+        ("bad size <n>", "torch.cumsum(x)", 7)
+    assert row.known and row.probes == () and row.shrink is None and row.shrunk_record is None
+    with pytest.raises(ValueError, match="malformed cluster row"):
+        ClusterRow.from_json({"id": "x"})
+
+
+def test_cluster_row_round_trips_through_the_campaign_store(tmp_path: Path) -> None:
+    row = _full_row()
+    (c,) = cluster([make_finding("value")])
+    with CampaignStore(tmp_path) as store:
+        store.put_clusters([(c, row.store_info())])
+        (stored,) = store.clusters()
+    back = ClusterRow.from_stored(stored)
+    assert back == replace(row, shrink=ShrinkStats(12, 3, 1.2, False))
+
+
+def test_known_issues_match_typed_records() -> None:
+    known = parse_known('[[known]]\nreason = "r"\nmessage = "bad size 3$"\n')
+    c = one_cluster("status")
+    row = row_for(c)
+    assert known.match(row) is not None and known.match(c) is not None
+    assert c.known_subject() == row.known_subject()
+    assert known.match(KnownSubject(c.id, c.api, REF, TGT, "status", "", "no")) is None
+    assert row.with_known(known.match(row)).known_reason == "r"
+    assert not row.with_known(None).known
+    new, matched = known.split([row])
+    assert new == [] and matched[0][0] is row
+
+
+# ---------------------------------------------------------------------------
+# Not judged: the piles the contract set aside, from a campaign store
+# ---------------------------------------------------------------------------
+
+B = Boundary(REF, TGT)
+MODES = (REF, TGT)
+
+
+def _raised(mode: str, error_type: str, message: str) -> Observation:
+    return Observation(mode, Outcome.RAISED, error_type=error_type, error_message=message)
+
+
+def _unjudged_store(tmp_path: Path) -> tuple[CampaignStore, dict[str, str]]:
+    """A campaign with one agreeing case and cases in every pile."""
+    store = CampaignStore(tmp_path)
+    ids: dict[str, str] = {}
+    ok = arr([1.0, 2.0])
+
+    def add(name: str, api: str, n: int, ref: Observation, tgt: Observation,
+            target: str = TGT) -> None:
+        rec = CallRecord(api, "torch", args=(TensorSpec("torch", (n,), "float32"),))
+        cid = case_id(rec, n)
+        ids[name] = cid
+        store.add_cases([NewCase(cid, rec, n, "mutant", (REF, target))])
+        store.put_result(cid, (ref, tgt), [judge(Boundary(REF, target), ref, tgt)])
+
+    add("agree", "torch.abs", 2, Observation(REF, Outcome.RETURNED, ok),
+        Observation(TGT, Outcome.RETURNED, ok))
+    # invalid, one reason over two APIs and sizes: numbers are normalized away.
+    for api, n in (("torch.bmm", 2), ("torch.bmm", 3), ("torch.mm", 4)):
+        msg = f"size of tensor a ({n}) must match the size of tensor b ({n + 1})"
+        add(f"invalid-{api}-{n}", api, n, _raised(REF, "RuntimeError", msg),
+            _raised(TGT, "RuntimeError", msg))
+    # invalid, another reason.
+    add("invalid-other", "torch.bmm", 5, _raised(REF, "ValueError", "negative dim -5"),
+        _raised(TGT, "ValueError", "negative dim -5"))
+    # unsupported: a declared limit, and a mode unavailable here.
+    add("declared", "torch.nonzero", 2, Observation(REF, Outcome.RETURNED, ok),
+        Observation(TGT, Outcome.UNSUPPORTED, error_type="torch._dynamo.exc.Unsupported",
+                    error_message="data-dependent output shape", detail="graph break"))
+    add("unavailable", "torch.abs", 7, Observation(REF, Outcome.RETURNED, ok),
+        Observation("torch.eager:device=cuda", Outcome.UNSUPPORTED,
+                    detail="no CUDA device on this machine"), target="torch.eager:device=cuda")
+    add("skipped", "torch.abs", 8, Observation(REF, Outcome.SKIPPED,
+                                               detail="unresolved: args[0] is a variable"),
+        Observation(TGT, Outcome.SKIPPED, detail="unresolved: args[0] is a variable"))
+    add("too_large", "torch.abs", 9, Observation(REF, Outcome.SKIPPED,
+                                                 detail="too_large: 123456789 elements"),
+        Observation(TGT, Outcome.SKIPPED, detail="too_large: 123456789 elements"))
+    for n in (10, 11):
+        add(f"internal-{n}", "torch.sort", n, Observation(REF, Outcome.RETURNED, ok),
+            Observation(TGT, Outcome.INTERNAL, detail=(
+                "Traceback (most recent call last):\n  File \"/x/execute.py\", line "
+                f"{n}, in to_node\nKeyError: 'dtype'\n")))
+    return store, ids
+
+
+def test_piles_group_unjudged_verdicts_by_reason(tmp_path: Path) -> None:
+    store, ids = _unjudged_store(tmp_path)
+    with store:
+        got = {p.kind: p for p in piles_of(store)}
+    assert list(got) == ["internal", "unsupported", "invalid", "skipped", "too_large"]
+    invalid = got["invalid"]
+    assert (invalid.count, invalid.cases) == (4, 4)
+    top, other = invalid.reasons
+    assert top.reason == ("both raised RuntimeError: size of tensor a <shape> must match "
+                          "the size of tensor b <shape>")
+    assert (top.count, top.cases, top.apis, top.api_count) == \
+        (3, 3, (("torch.bmm", 2), ("torch.mm", 1)), 2)
+    assert top.boundaries == ((f"{REF} -> {TGT}", 3),)
+    first = min(ids[k] for k in ids if k.startswith("invalid-torch"))
+    assert top.example_case == first
+    assert top.example_call.startswith(("torch.bmm(Tensor[torch", "torch.mm(Tensor[torch"))
+    assert other.reason == "both raised ValueError: negative dim <n>" and other.count == 1
+    assert other.example_case == ids["invalid-other"]
+    unsupported = {r.reason: r for r in got["unsupported"].reasons}
+    assert set(unsupported) == {
+        "target cannot run this: no CUDA device on this machine",
+        "target does not support this (graph break): torch._dynamo.exc.Unsupported: "
+        "data-dependent output shape"}
+    assert got["skipped"].reasons[0].reason == \
+        "reference skipped: unresolved: args[<n>] is a variable"
+    assert got["too_large"].reasons[0].reason == "reference skipped: too_large: <n> elements"
+    internal = got["internal"]
+    assert internal.seamfuzz_failure and internal.count == 2
+    (reason,) = internal.reasons
+    assert reason.reason == "seamfuzz failed on the target: KeyError: 'dtype'"
+    assert reason.apis == (("torch.sort", 2),)
+    assert reason.example_case == min(ids["internal-10"], ids["internal-11"])
+    # Round trip through JSON.
+    for pile in got.values():
+        assert Pile.from_json(json.loads(json.dumps(pile.to_json()))) == pile
+
+
+def test_not_judged_section_in_every_report(tmp_path: Path) -> None:
+    store, ids = _unjudged_store(tmp_path / "campaign")
+    with store:
+        data = report_data(store, title="piles")
+    assert data.clusters == [] and [p.kind for p in data.piles][0] == "internal"
+    paths = write_report(data, tmp_path / "out")
+    listed = json.loads(paths["not_judged.json"].read_text())
+    assert listed == not_judged_json(data)
+    assert [p["kind"] for p in listed] == ["internal", "unsupported", "invalid", "skipped",
+                                           "too_large"]
+    assert listed[0]["seamfuzz_failure"] and not listed[2]["seamfuzz_failure"]
+    assert listed[2]["reasons"][0]["count"] == 3
+    assert json.loads(paths["clusters.json"].read_text()) == []
+    md = paths["summary.md"].read_text()
+    section = md.split("## Not judged")[1]
+    assert "### internal: seamfuzz's own failures: 2 verdicts, 2 cases" in section
+    assert "Not the library's failures." in section
+    assert section.index("internal") < section.index("### unsupported")
+    row = next(line for line in section.splitlines() if "size of tensor a" in line)
+    assert "| 3 | 3 |" in row and "torch.bmm (2), torch.mm (1)" in row
+    assert f"`{min(ids[k] for k in ids if k.startswith('invalid-torch'))}`" in row
+    page = paths["report.html"].read_text()
+    part = page.split('id="not-judged"')[1]
+    assert 'class="pile internal" id="pile-internal"' in part
+    assert "seamfuzz&#x27;s own failures" in part
+    assert "both raised RuntimeError: size of tensor a &lt;shape&gt;" in part
+    assert ids["invalid-other"] in part
+    # The internal verdicts count in the boundary table too, never as breaking.
+    assert data.boundaries[f"{REF} -> {TGT}"]["internal"] == 2
+
+
+def test_empty_piles_say_so() -> None:
+    data = sample()
+    assert "Nothing: every verdict judged the boundary." in render_markdown(data)
+    assert "Nothing: every verdict judged the boundary." in render_html(data)
+
+
+def test_piles_escape_untrusted_text(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path)
+    rec = CallRecord("torch.abs", "torch", args=(TensorSpec("torch", (2,), "float32"),))
+    cid = case_id(rec, 1)
+    ref = _raised(REF, "RuntimeError", SCRIPT + IMG)
+    tgt = _raised(TGT, "RuntimeError", SCRIPT + IMG)
+    with store:
+        store.add_cases([NewCase(cid, rec, 1, "mutant", MODES)])
+        store.put_result(cid, (ref, tgt), [judge(B, ref, tgt)])
+        data = sample(piles=piles_of(store))
+    page = render_html(data)
+    assert SCRIPT not in page and "<img" not in page
+    md = render_markdown(data)
+    outside_code = re.sub(r"(`+)(?:(?!\1).)+\1", "", md)
+    assert "<img" not in outside_code and "<script" not in outside_code

@@ -438,3 +438,43 @@ def test_tf_function_frames_and_their_source_lines_are_dropped():
                "        out = api_fn(*_fill(args_t, tensors), **_fill(kwargs_t, tensors))\n\n"
                "    TypeError: 'int' object is not iterable\n")
     assert normalize_message(message) == "TypeError: 'int' object is not iterable"
+
+
+def test_signature_round_trips_through_its_parts() -> None:
+    from triage.signature import Signature
+
+    sig = Signature("torch.sort", "a -> b", "dtype", side="target", error_type="E",
+                    message="m <n>", location="output", pattern=("large", "sign"),
+                    family="float", dtypes=("float32", "float64"))
+    assert Signature.from_parts(json.loads(json.dumps(sig.parts()))) == sig
+    assert Signature.from_parts(sig.parts()).key == sig.key
+    assert Signature.from_parts({"api": "x", "kind": "value"}) == Signature("x", "", "value")
+    assert sig.parts()["message"] == "m <n>"
+    with pytest.raises(ValueError):
+        Signature.from_parts(["not", "a", "mapping"])
+
+
+def test_normalize_reason_names_signals_and_drops_numbers() -> None:
+    from triage.signature import normalize_reason
+
+    assert normalize_reason("reference crashed: killed by signal 11") == \
+        "reference crashed: killed by SIGSEGV"
+    assert normalize_reason("reference skipped: too_large: 9 GiB > 2 GiB") == \
+        "reference skipped: too_large: <n> GiB > <n> GiB"
+    assert normalize_reason("") == ""
+
+
+def test_a_reference_declared_limit_names_the_reference_error() -> None:
+    from triage.signature import Finding, Signature, signature
+
+    rec = CallRecord("torch.softmax", "torch", args=(TensorSpec("torch", (3,), "int64"),))
+    ref = Observation("torch.eager", Outcome.UNSUPPORTED, error_type="NotImplementedError",
+                      error_message="not implemented for 'Long' (3 dims)", detail="no kernel")
+    tgt = Observation("torch.compile", Outcome.RETURNED,
+                      ArrayLeaf.from_numpy(np.zeros(3, np.int64)))
+    f = Finding("c", rec.api, "torch", rec, 0, "torch.eager", "torch.compile", "status",
+                "target accepts input the reference rejects", "", ref, tgt)
+    sig = signature(f)
+    assert isinstance(sig, Signature)
+    assert (sig.side, sig.error_type, sig.message) == \
+        ("reference", "NotImplementedError", "not implemented for 'Long' (<n> dims)")

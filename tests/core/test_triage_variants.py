@@ -9,14 +9,18 @@ import sys
 import numpy as np
 
 from miner.records import (
+    CallKind,
     CallRecord,
     Data,
+    Dict,
     Layout,
     LayoutKind,
     Literal,
     Normal,
+    Seq,
     Special,
     TensorSpec,
+    iter_values,
 )
 from runner import materialize
 from triage.shrink import candidates, size
@@ -76,6 +80,31 @@ def test_shrink_proposals_are_strictly_smaller_and_drawable():
     # A special-value mix loses one value at a time, so the one that matters stays.
     mixes = {p.args[0].init.values for p in props if isinstance(p.args[0].init, Special)}
     assert {("nan",), ("inf",)} <= mixes
+
+
+def test_widened_covers_every_narrow_float_and_complex_of_the_table():
+    for dtype, wide in (("bfloat16", "float64"), ("float8_e4m3fn", "float64"),
+                        ("float16", "float64"), ("complex64", "complex128")):
+        rec = CallRecord("torch.abs", "torch", args=(TensorSpec("torch", (3,), dtype),))
+        (spec,) = widened(rec, 1).args
+        assert spec.dtype == wide
+        (got,), (want,) = _logical(widened(rec, 1), 0), _logical(rec, 1)
+        np.testing.assert_array_equal(got, want.astype(got.dtype))
+
+
+def test_shrink_reaches_tensors_everywhere_and_counts_every_dtype_width():
+    t = TensorSpec("torch", (2,), "float64")
+    rec = CallRecord("torch.nn.Linear", "torch", kind=CallKind.MODULE,
+                     init_args=(Literal(2),),
+                     args=(Seq("list", (t,)),), kwargs=(("x", Dict(((Literal("k"), t),))),))
+    narrowed = [p for p in candidates(rec)
+                if [s.dtype for v in p.values() for s in iter_values(v)
+                    if isinstance(s, TensorSpec)].count("float32") == 1]
+    assert len(narrowed) == 2  # the list item and the dict value, one at a time
+    # Narrow dtypes the old width table lacked still order by their width.
+    small = CallRecord("torch.abs", "torch", args=(TensorSpec("torch", (2,), "float8_e5m2"),))
+    wide = CallRecord("torch.abs", "torch", args=(TensorSpec("torch", (2,), "uint16"),))
+    assert size(small) < size(wide)
 
 
 def test_the_rewrites_import_no_framework():

@@ -218,3 +218,18 @@ def test_docstrings(cache_dir: Path) -> None:
     methods = [api for api in apis if index.is_class(api.rpartition(".")[0])]
     assert len(methods) > 100
     assert not [api for api in methods if api not in members]
+
+
+def test_canonical_names_are_looked_up(index: ApiIndex) -> None:
+    assert index.lookup_name("tf.math.abs").canonical == "tf.math.abs"
+    assert index.lookup_name("tf.abs").canonical == "tf.math.abs"
+    assert index.lookup_name("tf.Tensor.numpy").canonical == "tf.Tensor.numpy"
+    assert index.lookup_name("tf.keras.layers.Dense").canonical == "tf.keras.layers.Dense"
+    # Almost every canonical name is itself a path of the index; the rest
+    # (about 3% with TF 2.21) are tf_export names of objects reached only
+    # through private modules, whose export is not in the generated API
+    # (tf.raw_ops.CopyToMesh is only at
+    # tensorflow.dtensor.python.gen_dtensor_ops.CopyToMesh).
+    names = {s.canonical for _, s in index.symbols() if s.framework == "tensorflow"}
+    lost = [n for n in names if getattr(index.lookup_name(n), "canonical", None) != n]
+    assert len(lost) < len(names) / 20, sorted(lost)[:20]

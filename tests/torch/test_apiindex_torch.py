@@ -307,3 +307,9 @@ def test_docstrings(cache_dir: Path) -> None:
     assert not wrong, wrong[:10]
     # Cached: a second call reads the same file.
     assert load_or_collect_docstrings("torch", cache_dir=cache_dir) == docs
+
+
+def test_canonical_names_are_looked_up(index: ApiIndex) -> None:
+    names = {s.canonical for _, s in index.symbols() if s.framework == "torch"}
+    names |= {s.canonical for s in index.class_members() if s.framework == "torch"}
+    assert [n for n in names if getattr(index.lookup_name(n), "canonical", None) != n] == []
