@@ -169,9 +169,19 @@ def _describe_constant(obj: Any) -> str:
 
 
 def _tensor_signature(framework: str, t: Any) -> str:
+    """What a compiled callable is specialised on: dtype, shape, strides,
+    requires_grad and device (torch); dtype and shape (tensorflow)."""
     if framework == "torch":
+        if t.is_nested or t.layout is not _strided_layout():  # no sizes or strides
+            return f"{t.dtype}{t.layout}{t.is_nested}{t.dim()}{int(t.requires_grad)}{t.device}"
         return f"{t.dtype}{tuple(t.shape)}{t.stride()}{int(t.requires_grad)}{t.device}"
-    return f"{t.dtype.name}{tuple(t.shape)}"
+    return f"{t.dtype.name}{t.shape}"  # str(): an unknown rank has no tuple
+
+
+def _strided_layout() -> Any:
+    import torch
+
+    return torch.strided
 
 
 def _method_call(name: str) -> Callable:

@@ -104,7 +104,16 @@ from typing import Any
 
 import numpy as np
 
+from infra.dtypes import (
+    dtype_category,
+    is_numpy_native,
+    is_torch_bitcast,
+    same_width_int,
+    storage_dtype,
+    wider,
+)
 from infra.errors import InternalError, SeamfuzzError
+from miner.apiindex.names import canonical_to_path
 from miner.records import (
     ApiRef,
     Arange,
@@ -130,14 +139,6 @@ from miner.records import (
     map_values,
 )
 from miner.records import base_shape as _base_shape
-from infra.dtypes import (
-    dtype_category,
-    is_numpy_native,
-    is_torch_bitcast,
-    same_width_int,
-    storage_dtype,
-    wider,
-)
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -166,14 +167,8 @@ REASONS = frozenset({"unresolved", SKIP_TOO_LARGE, "invalid"})
 
 _FRAMEWORKS = frozenset({"torch", "tensorflow", "numpy"})
 
-# Canonical name prefixes -> the module they mean.
-_ROOTS = {
-    "torch": "torch",
-    "tf": "tensorflow",
-    "tensorflow": "tensorflow",
-    "numpy": "numpy",
-    "np": "numpy",
-}
+#: The libraries an API name may come from.
+_LIBRARIES = frozenset({"torch", "tensorflow", "numpy"})
 _PYTHON_TYPES: dict[str, type] = {
     "bool": bool,
     "int": int,
@@ -624,10 +619,10 @@ def resolve_api(name: str, frameworks: Collection[str] | None = None) -> Any:
     TensorFlow.  Raises :class:`MaterializeError` (``invalid``) when the name
     is not there.  Whether an API may be run at all is the caller's
     deny-list's business."""
-    head, _, rest = name.partition(".")
-    module_name = _ROOTS.get(head)
-    if module_name is None or (frameworks is not None and module_name not in frameworks):
-        allowed = sorted(frameworks) if frameworks is not None else sorted(set(_ROOTS.values()))
+    module_name, _, rest = canonical_to_path(name).partition(".")
+    if module_name not in _LIBRARIES or (frameworks is not None and
+                                         module_name not in frameworks):
+        allowed = sorted(frameworks) if frameworks is not None else sorted(_LIBRARIES)
         raise MaterializeError("invalid", f"API {name!r} is not in {', '.join(allowed)}")
     parts = rest.split(".") if rest else []
     if not all(p.isidentifier() for p in parts):

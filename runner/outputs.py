@@ -49,6 +49,21 @@ def tensor_to_numpy(t: Any) -> tuple[np.ndarray, str]:
     return np.array(arr, copy=True, order="C"), name
 
 
+def _object_array(arr: Any, depth: int) -> Any:
+    """An array of Python objects (tf.string values, object arrays a call
+    returns) as nested sequences in its shape, so values and shape are
+    compared; bytes become text (undecodable bytes escaped)."""
+    if isinstance(arr, np.ndarray) and arr.ndim == 0:
+        arr = arr.item()
+    if not isinstance(arr, np.ndarray):
+        if isinstance(arr, bytes):
+            arr = arr.decode("utf-8", errors="backslashreplace")
+        return to_node(arr, depth + 1)
+    if depth > MAX_DEPTH:
+        return OpaqueLeaf("ndarray", "nested too deep")
+    return SeqNode("list", tuple(_object_array(arr[i], depth + 1) for i in range(len(arr))))
+
+
 def to_node(obj: Any, depth: int = 0):
     """The observation tree of a result."""
     if depth > MAX_DEPTH:
@@ -59,14 +74,17 @@ def to_node(obj: Any, depth: int = 0):
         return ScalarLeaf(obj.item()) if obj.dtype.kind in "biufc" else OpaqueLeaf(
             type(obj).__name__, repr(obj)[:200])
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "O":
+            return _object_array(obj, depth)
         return ArrayLeaf.from_numpy(np.array(obj, copy=True, order="C"))
     if is_tensor(obj):
         try:
             arr, name = tensor_to_numpy(obj)
-            # A dtype the observation table lacks (tf.string) raises here.
-            return ArrayLeaf.from_numpy(arr, name)
         except Exception as exc:  # e.g. a symbolic tensor escaping a graph
             return OpaqueLeaf(type(obj).__name__, f"not convertible: {exc}"[:200])
+        if arr.dtype.kind == "O":  # tf.string: the values are compared
+            return _object_array(arr, depth)
+        return ArrayLeaf.from_numpy(arr, name)
     if isinstance(obj, dict):
         return MapNode(tuple((str(k), to_node(v, depth + 1)) for k, v in obj.items()))
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):

@@ -33,11 +33,8 @@ several modes and judges each against the reference; `run` does that for
 every mined call and stores the results.
 """
 
-MODES_HELP = """comma-separated mode specs NAME[:key=value,...]: torch.eager, torch.compile
-(backend=inductor|aot_eager|eager|package.module:attr, dynamic=true|false,
-device=cpu|cuda), tf.eager, tf.function (transform=package.module:attr,
-jit_compile=true), tf.xla (device=cpu|gpu); default: torch.compile,
-torch.compile:backend=aot_eager, tf.function, tf.xla"""
+MODES_HELP = """comma-separated mode specs NAME[:key=value,...] (the modes are listed
+at the end of this help)"""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter,
@@ -214,6 +211,10 @@ def cmd_apis(args: argparse.Namespace) -> int:
 
 
 def _add_common_run_args(p: Any) -> None:
+    from runner.modes import describe_modes
+
+    p.epilog = ((p.epilog + "\n\n") if p.epilog else "") + "modes:\n" + "\n".join(
+        "  " + line for line in describe_modes().splitlines())
     p.add_argument("--modes", nargs="+", action=_JoinCommaLists, metavar="M,...",
                    help=MODES_HELP + " (repeatable: the lists add up)")
     p.add_argument("--reference", metavar="MODE",
@@ -274,7 +275,9 @@ def _summary_of(obs: Any) -> str:
         return text
     if o in ("raised", "unsupported") and obs.error_type:
         return f"{o} {obs.error_type.rsplit('.', 1)[-1]}"
-    return f"{o} {obs.detail}"[:60]
+    if o == "internal":  # seamfuzz's own failure: its first line, never the library's
+        return f"seamfuzz error: {(obs.detail or '').splitlines()[0] if obs.detail else ''}"[:60]
+    return " ".join(f"{o} {obs.detail}".split())[:60]
 
 
 def cmd_check(args: argparse.Namespace) -> int:

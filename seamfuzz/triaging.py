@@ -21,6 +21,7 @@ from miner.records import describe_record
 
 from runner.dispatch import judge_case
 from runner.execute import DEFAULT_MAX_ELEMENTS, CaseTask
+from runner.modes import parse_mode
 from runner.deny import denied_record
 from runner.observation import Observation, Outcome
 from seamfuzz.campaign import library_versions
@@ -41,8 +42,7 @@ __all__ = ["findings_of", "make_probe", "piles_of", "triage_store", "report_data
 def device_description(modes: Sequence[str] = ()) -> str:
     """The machine in words, and the accelerators the modes asked for."""
     text = f"{platform.machine()} CPU, {os.cpu_count()} cores, {platform.system()}"
-    devices = sorted({m.split("device=", 1)[1].split(",")[0] for m in modes
-                      if "device=" in m} - {"cpu"})
+    devices = sorted({parse_mode(m).device for m in modes} - {"cpu"})
     return text + (f"; modes on {', '.join(devices)}" if devices else "")
 
 

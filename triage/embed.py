@@ -29,7 +29,7 @@ from pathlib import Path
 
 from infra.errors import InternalError
 
-__all__ = ["RUNTIME", "runtime_source"]
+__all__ = ["RUNTIME", "defined_names", "runtime_source"]
 
 #: The modules every reproducer embeds, in dependency order; the mode
 #: classes' modules go between ``runner.modes.base`` and ``runner.call``.
@@ -37,6 +37,7 @@ RUNTIME = (
     "infra.errors",
     "infra.dtypes",
     "miner.records",
+    "miner.apiindex.names",
     "runner.materialize",
     "runner.modes.base",
     "runner.call",
@@ -64,7 +65,11 @@ def _check_import(module: str, node: ast.AST, embedded: set[str]) -> None:
         raise InternalError(f"{module} (embedded in reproducers) imports {name}")
 
 
-def _defined(tree: ast.Module) -> set[str]:
+def defined_names(tree: "ast.Module | str") -> set[str]:
+    """The top-level names a module (or source text) defines, ``__all__``
+    aside: what it adds to a reproducer's one namespace."""
+    if isinstance(tree, str):
+        tree = ast.parse(tree)
     out: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -111,7 +116,7 @@ def _embed_one(module: str, embedded: set[str]) -> tuple[str, set[str]]:
             continue
         out.append(lines[i])
         i += 1
-    return "\n".join(out), _defined(tree)
+    return "\n".join(out), defined_names(tree)
 
 
 def runtime_source(mode_modules: Sequence[str]) -> str:

@@ -44,7 +44,6 @@ discrepancy.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -65,7 +64,7 @@ from runner.contract import DEFAULT_TOLERANCES, PYTHON_COMPLEX, PYTHON_FLOAT
 from runner.dispatch import DEFAULT_TIMEOUT
 from runner.materialize import DEFAULT_MAX_ELEMENTS
 from runner.modes import ModeSpec, mode_class, parse_mode
-from triage.embed import runtime_source
+from triage.embed import defined_names, runtime_source
 
 __all__ = [
     "REPRO_KINDS",
@@ -293,17 +292,6 @@ def _tolerances(record: CallRecord) -> str:
     return "TOL = {\n" + "".join(f"    {t},\n" for t in tol) + "}"
 
 
-def _defined(text: str) -> set[str]:
-    """Top-level names a piece of script defines."""
-    out: set[str] = set()
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            out.add(node.name)
-        elif isinstance(node, ast.Assign):
-            out |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return out
-
-
 def _spec_literal(spec: ModeSpec) -> str:
     return f"ModeSpec({spec.name!r}, {spec.framework!r}, {spec.options!r})"
 
@@ -347,7 +335,7 @@ MODE_CLASSES = {{cls.name: cls for cls in ({", ".join(dict.fromkeys(c.__name__ f
     compare = _SHOW if kind in ("crash", "timeout") else "\n\n\n".join((_SHOW, leaf, _COMPARE))
     main = _MAIN_CHILD if kind in ("crash", "timeout") else _MAIN
     runtime = runtime_source([c.__module__ for c in classes])
-    clash = _defined("\n\n".join((compare, main, run))) & _defined(runtime)
+    clash = defined_names("\n\n".join((compare, main, run))) & defined_names(runtime)
     if clash:  # the script's own functions would be shadowed
         raise InternalError(f"reproducer names clash with the runtime: {sorted(clash)}")
     bar = "#" * 79

@@ -27,6 +27,7 @@ __all__ = [
     "Option",
     "Stage",
     "default_targets",
+    "describe_modes",
     "load_mode",
     "mode_class",
     "parse_mode",
@@ -127,6 +128,17 @@ def default_targets() -> dict[str, tuple[ModeSpec, ...]]:
             out.setdefault(cls.framework, []).append(
                 parse_mode(str(ModeSpec(name, cls.framework, options))))
     return {fw: tuple(specs) for fw, specs in out.items()}
+
+
+def describe_modes() -> str:
+    """Every registered mode with its options, for ``--help``."""
+    lines = []
+    for name in MODES:
+        cls = mode_class(name)
+        opts = ", ".join(f"{k}={o.placeholder()}" for k, o in cls.options.items())
+        lines.append(f"{name} ({opts}): {cls.summary}")
+    targets = ", ".join(str(m) for ms in default_targets().values() for m in ms)
+    return "\n".join(lines) + f"\ndefault targets: {targets}"
 
 
 def load_mode(spec: "ModeSpec | str") -> Any:

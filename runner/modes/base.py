@@ -28,6 +28,7 @@ __all__ = [
     "ModeUsageError",
     "Option",
     "Stage",
+    "device_rung",
     "fresh_function",
     "import_dotted",
     "root_causes",
@@ -90,6 +91,13 @@ class Option:
     #: The allowed values of a ``choice``.
     choices: tuple[str, ...] = ()
 
+    def placeholder(self) -> str:
+        """The values it takes, for ``--help`` (``true|false``)."""
+        if self.choices:
+            return "|".join(self.choices)
+        return {"bool": "true|false", "tri": "true|false|none", "dotted": "pkg.mod:attr",
+                "backend": "NAME|pkg.mod:attr"}.get(self.kind, "TEXT")
+
     def check(self, mode: str, key: str, value: str) -> Optional[str]:
         """Why ``value`` is not acceptable, or None."""
         low = value.lower()
@@ -120,6 +128,14 @@ class Stage:
     name: str
     #: The mode that stops after that stage (the target itself for the last).
     mode: ModeSpec
+
+
+def device_rung(eager: "type[Mode]", spec: ModeSpec) -> tuple[Stage, ...]:
+    """The first rung of a ladder off the CPU: the framework's ``eager``
+    mode on ``spec``'s device (so a device bug is not blamed on a compiler)."""
+    if spec.device == "cpu":
+        return ()
+    return (Stage("device", ModeSpec(eager.name, eager.framework, (("device", spec.device),))),)
 
 
 def fresh_function(fn: Callable, tag: str) -> Callable:
@@ -218,8 +234,9 @@ class Mode:
 
     @classmethod
     def stage_name(cls, spec: ModeSpec) -> str:
-        """The axis of a discrepancy that only ``spec`` itself shows."""
-        return "eager"
+        """The axis of a discrepancy that only ``spec`` itself shows (an
+        eager mode off the CPU: ``device``)."""
+        return "eager" if spec.device == "cpu" else "device"
 
     @classmethod
     def shape_probe(cls, spec: ModeSpec) -> Optional[tuple[str, ModeSpec]]:

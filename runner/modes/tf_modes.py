@@ -14,6 +14,7 @@ from runner.modes.base import (
     ModeUsageError,
     Option,
     Stage,
+    device_rung,
     import_dotted,
     root_causes,
 )
@@ -34,6 +35,9 @@ _GRAPH_LIMITS = (
     ("is only supported in eager mode", "an eager-only API"),
     # Methods eager tensors have and graph tensors lack (numpy(), ...).
     ("'SymbolicTensor' object has no attribute", "an eager-only tensor method"),
+    # A TensorArray made eagerly cannot be captured by a traced function.
+    ("Attempting to build a graph-mode TF2-style TensorArray from either an eager-mode",
+     "captures an eager TensorArray"),
 )
 
 #: What XLA declares it cannot compile.
@@ -46,7 +50,14 @@ _XLA_LIMITS = (
     # XLA needs both branches of a conditional to have one shape.
     ("left_branch_shape.dimensions_size() != right_branch_shape.dimensions_size()",
      "branches of different shapes"),
+    ("crossing the XLA/TF boundary is not implemented", "a TensorList crossing the XLA boundary"),
+    ("so this tf.function cannot be run on XLA", "variables created inside an XLA function"),
 )
+
+#: XLA's own "unimplemented" while converting a graph: a kernel that does
+#: not cover this case (TridiagonalSolve without pivoting).  Only with the
+#: UnimplementedError type: other errors during conversion may be bugs.
+_XLA_UNIMPLEMENTED = "tf2xla conversion failed"
 
 
 def _limit(exc: BaseException, table: tuple[tuple[str, str], ...]) -> Optional[str]:
@@ -71,10 +82,6 @@ class TfEager(Mode):
     reference = True
     summary = "eager tensorflow (the reference)"
 
-    @classmethod
-    def stage_name(cls, spec: ModeSpec) -> str:
-        return "eager" if spec.device == "cpu" else "device"
-
     def unavailable(self) -> Optional[str]:
         import tensorflow as tf
 
@@ -87,13 +94,6 @@ class TfEager(Mode):
 
         with tf.device(f"/{self.device.upper()}:0"):
             return fn(*args)
-
-
-def _device_rung(spec: ModeSpec) -> tuple[Stage, ...]:
-    if spec.device == "cpu":
-        return ()
-    return (Stage("device", ModeSpec(TfEager.name, TfEager.framework,
-                                     (("device", spec.device),))),)
 
 
 class TfFunction(TfEager):
@@ -119,7 +119,7 @@ class TfFunction(TfEager):
 
     @classmethod
     def ladder(cls, spec: ModeSpec) -> tuple[Stage, ...]:
-        rungs = [*_device_rung(spec)]
+        rungs = [*device_rung(TfEager, spec)]
         if cls.stage_name(spec) == "xla":
             graph = ModeSpec(TfFunction.name, TfFunction.framework,
                              (("device", spec.device),) if spec.device != "cpu" else ())
@@ -169,6 +169,9 @@ class TfFunction(TfEager):
         why = _limit(exc, _GRAPH_LIMITS)
         if why is None and self.jit_compile:
             why = _limit(exc, _XLA_LIMITS)
+            if why is None and any(isinstance(e, tf.errors.UnimplementedError) and
+                                   _XLA_UNIMPLEMENTED in str(e) for e in root_causes(exc)):
+                why = "an XLA kernel that does not cover this case"
         return why
 
 

@@ -14,6 +14,7 @@ from runner.modes.base import (
     ModeUsageError,
     Option,
     Stage,
+    device_rung,
     import_dotted,
     root_causes,
 )
@@ -34,10 +35,6 @@ class TorchEager(Mode):
     reference = True
     summary = "eager torch (the reference)"
 
-    @classmethod
-    def stage_name(cls, spec: ModeSpec) -> str:
-        return "eager" if spec.device == "cpu" else "device"
-
     def unavailable(self) -> Optional[str]:
         import torch
 
@@ -49,13 +46,6 @@ class TorchEager(Mode):
 def _tri(value: str) -> Optional[bool]:
     v = value.lower()
     return None if v in ("", "none") else v == "true"
-
-
-def _device_rung(spec: ModeSpec) -> tuple[Stage, ...]:
-    if spec.device == "cpu":
-        return ()
-    return (Stage("device", ModeSpec(TorchEager.name, TorchEager.framework,
-                                     (("device", spec.device),))),)
 
 
 class TorchCompile(TorchEager):
@@ -92,13 +82,12 @@ class TorchCompile(TorchEager):
     def ladder(cls, spec: ModeSpec) -> tuple[Stage, ...]:
         # dynamo's capture run as traced, then AOTAutograd's functionalization
         # and decompositions, then the backend itself.
-        rungs = [*_device_rung(spec)]
+        rungs = [*device_rung(TorchEager, spec)]
         for backend in ("eager", "aot_eager"):
-            rung = spec.replace(backend=backend, mode=None)  # mode is inductor's
-            if rung != spec:
-                rungs.append(Stage(cls.stage_name(rung), rung))
             if spec.option("backend", "inductor") == backend:
-                break
+                break  # the target itself is this stage
+            rung = spec.replace(backend=backend, mode=None)  # mode is inductor's
+            rungs.append(Stage(cls.stage_name(rung), rung))
         rungs.append(Stage(cls.stage_name(spec), spec))
         return tuple(rungs)
 

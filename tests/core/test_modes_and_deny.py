@@ -10,7 +10,7 @@ from infra.errors import InvalidArgument
 from miner.records import describe_record
 from runner.check import record_from_expression
 from runner.deny import denied, denied_record
-from runner.modes import parse_mode, parse_modes
+from runner.modes import default_targets, mode_class, parse_mode, parse_modes, reference_of
 from seamfuzz.campaign import modes_by_framework, select_records
 
 
@@ -46,6 +46,46 @@ def test_mode_lists_keep_options_with_their_mode():
         "tf.function", "torch.compile:backend=eager,dynamic=true", "tf.xla"]
     with pytest.raises(InvalidArgument, match="twice"):
         parse_modes("tf.xla,tf.xla")
+
+
+@pytest.mark.parametrize("spec, rungs, shapes", [
+    ("torch.compile", ["dynamo", "aot_autograd", "inductor"], "static-shapes"),
+    ("torch.compile:backend=aot_eager,mode=max-autotune", ["dynamo", "aot_autograd"],
+     "static-shapes"),
+    ("torch.compile:backend=eager", ["dynamo"], "static-shapes"),
+    ("torch.compile:backend=pkg.mod:fn,dynamic=true",
+     ["dynamo", "aot_autograd", "backend"], "dynamic-shapes"),
+    ("torch.compile:device=cuda", ["device", "dynamo", "aot_autograd", "inductor"],
+     "static-shapes"),
+    ("torch.eager:device=cuda", ["device"], None),
+    ("tf.function", ["graph"], None),
+    ("tf.function:jit_compile=true", ["graph", "xla"], None),
+    ("tf.function:transform=pkg.mod:fn", ["transform"], None),
+    ("tf.xla:device=gpu", ["device", "graph", "xla"], None),
+])
+def test_each_mode_declares_its_attribution_ladder(spec, rungs, shapes):
+    mode = parse_mode(spec)
+    cls = mode_class(mode.name)
+    ladder = cls.ladder(mode)
+    assert [s.name for s in ladder] == rungs
+    assert ladder[-1].mode == mode
+    for stage in ladder:  # every rung is a valid mode of the same framework
+        assert parse_mode(str(stage.mode)) == stage.mode
+        assert stage.mode.framework == mode.framework
+    # inductor's own option does not leak into the eager and aot_eager rungs
+    assert all(s.mode.option("mode") == "" for s in ladder[:-1])
+    probe = cls.shape_probe(mode)
+    assert (probe[0] if probe else None) == shapes
+
+
+def test_registry_derives_references_and_default_targets():
+    assert str(reference_of("torch")) == "torch.eager"
+    assert str(reference_of("tensorflow")) == "tf.eager"
+    assert {fw: [str(m) for m in ms] for fw, ms in default_targets().items()} == {
+        "torch": ["torch.compile", "torch.compile:backend=aot_eager"],
+        "tensorflow": ["tf.function", "tf.xla"]}
+    with pytest.raises(InvalidArgument, match="no reference"):
+        reference_of("jax")
 
 
 def test_modes_by_framework_puts_the_reference_first():

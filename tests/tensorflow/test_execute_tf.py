@@ -115,6 +115,45 @@ def test_string_tensors_are_not_mistaken_for_mutation(index):
     assert kinds(task, result) == {"tf.function": VerdictKind.AGREE}
     task, result = case(index, "tf.strings.as_string(tf.random.normal([3]))", MODES[:2])
     assert all(o.outcome is Outcome.RETURNED for o in result.observations)
+    # String results are compared by value, in their shape.
+    out = result.observations[0].output
+    assert len(out.items) == 3 and all(isinstance(x.value, str) for x in out.items)
+    float(out.items[0].value)  # the text of a number
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE}
+
+
+def test_capturing_an_eager_tensor_array_is_a_declared_limit(index):
+    # A TensorArray built eagerly cannot be captured by a traced function:
+    # tf.function says so itself (unsupported); XLA as well.
+    task, result = case(index, "tf.TensorArray(tf.float32, size=2).write(0, 10.0)")
+    ref, graph, xla = result.observations
+    assert ref.outcome is Outcome.RETURNED
+    assert graph.outcome is Outcome.UNSUPPORTED and graph.detail == "captures an eager TensorArray"
+    assert kinds(task, result) == {"tf.function": VerdictKind.UNSUPPORTED,
+                                   "tf.xla": VerdictKind.UNSUPPORTED}
+
+
+def test_any_other_error_of_the_target_is_a_status_discrepancy(index):
+    # A made-up transform that refuses with a "not supported" message: the
+    # message does not make it a declared limit.
+    def refuse(fn):
+        def run(*args):
+            raise NotImplementedError("this op is not supported")
+        return run
+
+    import sys
+    import types
+    plugin = types.ModuleType("refusing_transform")
+    plugin.refuse = refuse
+    sys.modules["refusing_transform"] = plugin
+    try:
+        task, result = case(index, "tf.math.abs(tf.constant([-1.0]))",
+                            ("tf.eager", "tf.function:transform=refusing_transform:refuse"))
+    finally:
+        del sys.modules["refusing_transform"]
+    (v,) = judge_case(task, result)
+    assert result.observations[1].outcome is Outcome.RAISED
+    assert v.kind is VerdictKind.STATUS and v.breaking
 
 
 def test_same_seed_gives_identical_observations(index):

@@ -135,6 +135,28 @@ def test_both_raising_is_invalid(index, expr):
     assert v.kind is VerdictKind.INVALID and not v.breaking, v
 
 
+def test_a_target_accepting_what_eager_rejects_is_a_status_discrepancy(index):
+    # Eager softmax has no int64 kernel (NotImplementedError); a compiled
+    # mode that returns anyway accepts an input outside eager's domain.
+    # aot_eager raises as eager does: both raise, the input is invalid.
+    task, result = case(index, "torch.nn.functional.softmax(torch.tensor([1, 2, 3]), dim=0)",
+                        (EAGER, AOT, "torch.compile"))
+    ref, aot, inductor = result.observations
+    assert ref.outcome is Outcome.RAISED and "NotImplementedError" in ref.error_type
+    assert aot.outcome is Outcome.RAISED and inductor.outcome is Outcome.RETURNED
+    invalid, status = judge_case(task, result)
+    assert invalid.kind is VerdictKind.INVALID and not invalid.breaking
+    assert status.kind is VerdictKind.STATUS and status.accepts_invalid and status.breaking
+
+
+def test_nested_tensor_inputs_get_a_signature(index):
+    # A nested tensor has no sizes or strides: the signature key is built
+    # from what it has, not a seamfuzz error.
+    task, result = case(index, "torch.nested.nested_tensor([torch.randn(2), torch.randn(3)])"
+                               ".abs()")
+    assert all(o.outcome is not Outcome.INTERNAL for o in result.observations), result
+
+
 def test_module_record_agrees_across_modes(index):
     task, result = case(index, "torch.nn.Linear(3, 2)(torch.randn(4, 3))")
     ref, tgt = result.observations
