@@ -56,8 +56,16 @@ from typing import Any
 from infra.atomic import write_text_atomic
 from infra.dtypes import dtype_category
 from infra.errors import InternalError, InvalidArgument, SeamfuzzError
-from miner.records import CallKind, CallRecord, Constructed, ApiRef, TensorSpec, describe_record
-from miner.records import iter_values
+from miner.apiindex.names import canonical_to_path
+from miner.records import (
+    ApiRef,
+    CallKind,
+    CallRecord,
+    Constructed,
+    TensorSpec,
+    describe_record,
+    iter_values,
+)
 from runner import materialize
 from runner.call import INIT_SEED_OFFSET
 from runner.contract import DEFAULT_TOLERANCES, PYTHON_COMPLEX, PYTHON_FLOAT
@@ -78,8 +86,8 @@ __all__ = [
 REPRO_KINDS = frozenset({"value", "status", "dtype", "shape", "crash", "timeout"})
 
 _WIDTH = 88
-#: Name roots a record of each framework may use (API names, references).
-_ROOTS = {"torch": ("torch", "numpy"), "tensorflow": ("tf", "tensorflow", "numpy")}
+#: The frameworks reproducers are written for.
+_FRAMEWORKS = ("torch", "tensorflow")
 _TOLERANCE_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex32", "complex64",
                      "complex128")
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -154,7 +162,7 @@ def render_repro(
     if not timeout > 0:
         raise InvalidArgument(f"timeout must be > 0, got {timeout!r}")
     fw = record.framework
-    if fw not in _ROOTS:
+    if fw not in _FRAMEWORKS:
         raise ReproUnsupported(f"no reproducers for framework {fw!r}")
     modes = (parse_mode(reference), parse_mode(target))
     for spec in modes:
@@ -214,7 +222,7 @@ def _check_record(record: CallRecord, seed: int, max_elements: int) -> None:
     names = [record.api] + [v.api for v in _all_values(record)
                             if isinstance(v, (ApiRef, Constructed))]
     for name in names:
-        if name.split(".")[0] not in _ROOTS[fw] or \
+        if canonical_to_path(name).split(".")[0] not in (fw, "numpy") or \
                 not all(p.isidentifier() for p in name.split(".")):
             raise ReproUnsupported(f"API {name!r} is not a {fw} or numpy name")
     for v in _all_values(record):

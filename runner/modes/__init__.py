@@ -125,8 +125,11 @@ def default_targets() -> dict[str, tuple[ModeSpec, ...]]:
     for name in MODES:
         cls = mode_class(name)
         for options in cls.default_targets:
-            out.setdefault(cls.framework, []).append(
-                parse_mode(str(ModeSpec(name, cls.framework, options))))
+            spec = ModeSpec(name, cls.framework, tuple(sorted(options)))
+            why = cls.check(spec)
+            if why:
+                raise InvalidArgument(f"default target of {name}: {why}")
+            out.setdefault(cls.framework, []).append(spec)
     return {fw: tuple(specs) for fw, specs in out.items()}
 
 
