@@ -20,7 +20,10 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ray]'
 	touch $@
 
+# Cases run in a bubblewrap sandbox (README, "Set-up"); without it nearly
+# every end-to-end test would fail, so say so once, first.
 test: $(TEST_STAMP)
+	@command -v bwrap >/dev/null || { echo "make test: bubblewrap (bwrap) is not installed; install it (Debian/Ubuntu: apt-get install bubblewrap) or run .ci/run, which does" >&2; exit 1; }
 	$(PY) -m pytest -q
 
 # The demo mines the installed libraries' doc examples and the seed snippets,

@@ -8,20 +8,37 @@ both need the opposite: every task gets a deadline; a worker that overruns
 it or dies is killed with its whole process group and replaced, and the task
 comes back as a :class:`TaskFailure` value while the other tasks go on.
 
-Note [Why spawn]
-    Workers are started with the ``spawn`` method: forking a process that has
-    initialised CUDA, or that has run a TensorFlow op, can deadlock the child.
-    Each worker makes itself a process-group leader so that killing it also
-    kills what it started (inductor's compile workers, for instance), and
-    turns off core dumps.
+Note [Why fresh interpreters]
+    Workers are fresh interpreters, never forks: forking a process that has
+    initialised CUDA, or that has run a TensorFlow op, can deadlock the
+    child.  The pool starts them itself (``subprocess`` and a socket pair
+    carrying :mod:`multiprocessing.connection` messages) rather than through
+    :mod:`multiprocessing`'s ``spawn`` so that it decides the whole command
+    line and environment: a worker that runs library calls starts inside a
+    :class:`~infra.sandbox.Sandbox` (bubblewrap in front of the
+    interpreter, a scrubbed environment), which ``spawn`` cannot express
+    without process-global state.  Each worker is the leader of a new
+    session, so killing its process group also kills what it started
+    (inductor's compile workers, for instance); inside a sandbox its private
+    PID namespace ends with it, daemons included.  Core dumps are off.
+
+Note [A folder per worker]
+    Every worker gets a fresh folder with ``home/`` and ``tmp/``;
+    ``TMPDIR`` points into it (and, in a sandbox, ``HOME``, and it is the
+    only place the worker can write besides the compile cache).  The pool
+    removes it when the worker ends, whatever the worker left there.
 """
 
 from __future__ import annotations
 
 import enum
-import multiprocessing
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -30,6 +47,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from infra.errors import InternalError
+from infra.sandbox import SANDBOX_ENV, PidsCgroup, Sandbox, no_sandbox, pids_cgroup
 
 __all__ = ["FailureKind", "TaskFailure", "WorkerPool"]
 
@@ -66,8 +84,11 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: the worker still exits at EOF on its pipe
-    if os.getppid() == 1:
-        os._exit(0)  # the parent is already gone
+    if os.getppid() == 1 and not os.environ.get(SANDBOX_ENV):
+        # The parent is already gone.  (In a sandbox, PID 1 is bubblewrap's
+        # init, the worker's legitimate parent, which --die-with-parent ties
+        # to the pool.)
+        os._exit(0)
 
 
 def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
@@ -111,12 +132,31 @@ def _worker_main(conn: Connection, initializer: Optional[Callable[..., None]],
             return
 
 
-class _Worker:
-    __slots__ = ("proc", "conn", "task", "deadline", "started", "limit", "ready")
+#: What a worker's interpreter runs: read ``sys.path`` from the parent, then
+#: the function, initializer and its arguments (by reference, pickled), then
+#: serve tasks.
+_BOOTSTRAP = """\
+import sys
+from multiprocessing.connection import Connection
+conn = Connection(int(sys.argv[1]))
+sys.path[:] = conn.recv()
+from infra.pool import _worker_main
+_worker_main(conn, *conn.recv())
+"""
 
-    def __init__(self, proc: Any, conn: Connection) -> None:
+
+class _Worker:
+    __slots__ = ("proc", "conn", "folder", "cgroup", "task", "deadline", "started", "limit",
+                 "ready")
+
+    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection, folder: str,
+                 cgroup: Optional[PidsCgroup]) -> None:
         self.proc = proc
         self.conn = conn
+        #: The worker's own folder (Note [A folder per worker]).
+        self.folder = folder
+        #: Its pids cgroup, if any (Note [Process count as root]).
+        self.cgroup = cgroup
         self.task: Any = None
         self.deadline = 0.0
         self.started = 0.0
@@ -129,14 +169,20 @@ class _Worker:
 class WorkerPool:
     """``jobs`` spawned workers running ``fn(task)``; see the module docstring.
 
-    ``fn``, ``initializer`` and the tasks must be picklable (``fn`` a
-    module-level function).  Use as a context manager, or call
-    :meth:`close`.
+    ``fn``, ``initializer`` and the tasks must be picklable (``fn`` and
+    ``initializer`` module-level functions of an importable module).
+    ``sandbox`` confines every worker (default: none); ``cache_dir`` is
+    where the compilers' caches go (writable in the sandbox);
+    ``log_path`` receives the workers' stdout and stderr (default: this
+    process's); ``devices`` keeps accelerator device files reachable in the
+    sandbox.  Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(self, fn: Callable[[Any], Any], *, jobs: int = 1, timeout: float = 60.0,
                  initializer: Optional[Callable[..., None]] = None,
-                 initargs: tuple = (), startup_grace: float = 120.0) -> None:
+                 initargs: tuple = (), startup_grace: float = 120.0,
+                 sandbox: Optional[Sandbox] = None, cache_dir: str = "",
+                 log_path: str = "", devices: bool = False, max_processes: int = 0) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         if timeout <= 0:
@@ -149,7 +195,11 @@ class WorkerPool:
         #: Seconds a new worker may take to start (imports) before its first
         #: task's own deadline begins.
         self.startup_grace = startup_grace
-        self._ctx = multiprocessing.get_context("spawn")
+        self.sandbox = sandbox if sandbox is not None else no_sandbox()
+        self.cache_dir = os.path.abspath(cache_dir) if cache_dir else ""
+        self.log_path = os.path.abspath(log_path) if log_path else ""
+        self.devices = devices
+        self.max_processes = max_processes
         self._workers: list[_Worker] = []
         #: Workers replaced after a timeout or crash.
         self.restarts = 0
@@ -157,26 +207,71 @@ class WorkerPool:
     # -- lifecycle ------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=_worker_main, args=(child, self.initializer, self.initargs, self.fn),
-            daemon=True,
-        )
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
+        folder = os.path.realpath(tempfile.mkdtemp(prefix="seamfuzz-worker-"))
+        home, tmp = os.path.join(folder, "home"), os.path.join(folder, "tmp")
+        os.mkdir(home)
+        os.mkdir(tmp)
+        writable = [folder] + ([self.cache_dir] if self.cache_dir else [])
+        for d in writable[1:]:
+            os.makedirs(d, exist_ok=True)
+        env = self.sandbox.environment(os.environ, home=home, tmp=tmp, cache=self.cache_dir)
+        parent, child = socket.socketpair()
+        log = open(self.log_path, "ab") if self.log_path else None
+        cgroup = pids_cgroup(self.max_processes) if self.sandbox.enabled else None
+        try:
+            argv = self.sandbox.command(
+                [sys.executable, "-c", _BOOTSTRAP, str(child.fileno())],
+                writable=writable, chdir=tmp, devices=self.devices)
+            if cgroup is not None:
+                argv = cgroup.wrap(argv)
+            proc = subprocess.Popen(argv, pass_fds=(child.fileno(),), env=env, cwd=tmp,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True)
+        except BaseException:
+            parent.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        finally:
+            child.close()
+            if log is not None:
+                log.close()
+        conn = Connection(parent.detach())
+        try:
+            conn.send(list(sys.path))
+            conn.send((self.initializer, self.initargs, self.fn))
+        except (BrokenPipeError, OSError):
+            pass  # the worker died at once: noticed as EOF
+        return _Worker(proc, conn, folder, cgroup)
 
     def _kill(self, w: _Worker) -> None:
-        pid = w.proc.pid
-        if pid is not None:
-            for kill in (lambda: os.killpg(pid, signal.SIGKILL),
-                         lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    kill()
-                except (ProcessLookupError, PermissionError, OSError):
-                    pass
-        w.proc.join(5)
+        for kill in (lambda: os.killpg(w.proc.pid, signal.SIGKILL),
+                     lambda: os.kill(w.proc.pid, signal.SIGKILL)):
+            try:
+                kill()
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
+        self._reap(w)
+
+    def _reap(self, w: _Worker, wait_s: float = 5.0) -> None:
+        try:
+            w.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            pass
         w.conn.close()
+        shutil.rmtree(w.folder, ignore_errors=True)
+        if w.cgroup is not None:
+            w.cgroup.remove()
+
+    def _death(self, w: _Worker) -> str:
+        """How a worker that closed its pipe ended."""
+        try:
+            code = w.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return "closed its pipe but did not exit"
+        sig = self.sandbox.signal_of(code)
+        return f"killed by signal {sig}" if sig is not None else f"exit status {code}"
 
     def close(self) -> None:
         """Stop every worker (politely, then by force)."""
@@ -187,8 +282,10 @@ class WorkerPool:
                 pass
         deadline = time.monotonic() + 2
         for w in self._workers:
-            w.proc.join(max(0.0, deadline - time.monotonic()))
-            if w.proc.is_alive():
+            try:
+                w.proc.wait(max(0.01, deadline - time.monotonic()))
+                self._reap(w)
+            except subprocess.TimeoutExpired:
                 self._kill(w)
         self._workers = []
 
@@ -260,11 +357,8 @@ class WorkerPool:
                 task, w.task = w.task, None
                 if status == "eof":
                     # EOF is death even if the child is not reaped yet.
-                    w.proc.join(5)
-                    code = w.proc.exitcode
+                    desc = self._death(w)
                     self._replace(w)
-                    desc = (f"killed by signal {-code}" if code is not None and code < 0
-                            else f"exit status {code}")
                     yield task, TaskFailure(FailureKind.CRASHED, desc)
                     continue
                 if status == "ok":

@@ -18,19 +18,23 @@ Note [Order of judgement]
     1. either side INTERNAL: INTERNAL.  seamfuzz itself failed (building the
        inputs, converting the output, a worker that raised); that is never
        an observation of the library, so it outranks everything;
-    2. either side SKIPPED: TOO_LARGE when its detail mentions
+    2. either side SANDBOXED: SANDBOXED.  The call tried a write outside its
+       temporary folder or the network and the sandbox stopped it; what it
+       would have done unconfined is unknown, so nothing is judged;
+    3. either side SKIPPED: TOO_LARGE when its detail mentions
        ``too_large``, else SKIPPED;
-    3. either side's mode is unavailable on this machine (an UNSUPPORTED
+    4. either side's mode is unavailable on this machine (an UNSUPPORTED
        observation that carries no exception, only the reason in its
        detail: no CUDA device, no GPU): UNSUPPORTED (the target first);
-    4. the reference crashed or timed out: INVALID.  The boundary cannot be
+    5. the reference crashed or timed out: INVALID.  The boundary cannot be
        judged without a reference result; a crashing reference is a bug of the
        reference mode, which its own Observation in the store still shows;
-    5. the target crashed or timed out where the reference finished: CRASH /
+    6. the target crashed or timed out where the reference finished: CRASH /
        TIMEOUT, always (even when the reference is flaky);
-    6. a repeat run of the reference ended differently (returned once, raised
-       once): NONDETERMINISTIC;
-    7. status, see Note [Who may say unsupported]:
+    7. a repeat run of the reference ended differently (returned once, raised
+       once): NONDETERMINISTIC; a repeat that was INTERNAL, SANDBOXED,
+       SKIPPED or unavailable is not used;
+    8. status, see Note [Who may say unsupported]:
        the reference raised and the target raised or declared a limit:
        INVALID (the input is outside the API's domain; differing exception
        types are named in the detail but are not a bug);
@@ -42,7 +46,7 @@ Note [Order of judgement]
        (an UNSUPPORTED observation with an exception): UNSUPPORTED;
        the reference returned and the target raised: STATUS, whatever the
        message says ("not implemented", "not supported" included);
-    8. both returned: the output tree, then the mutated inputs, are compared.
+    9. both returned: the output tree, then the mutated inputs, are compared.
        A repeat run of the reference is compared to the first exactly (NaN
        equals NaN; -0.0 equals 0.0): if their dtypes or shapes differ the
        verdict is NONDETERMINISTIC; if only values differ, or the API is
@@ -192,10 +196,14 @@ class VerdictKind(str, enum.Enum):
     #: seamfuzz failed on this case (an internal error): counted and shown
     #: apart, never judged as the library's behaviour.
     INTERNAL = "internal"
+    #: A mode's call was stopped by the sandbox (a write outside its
+    #: temporary folder, the network): not judged.
+    SANDBOXED = "sandboxed"
 
 
-#: The kinds that are reported as bugs of the target.  INTERNAL is not one:
-#: a failure of seamfuzz says nothing about the library.
+#: The kinds that are reported as bugs of the target.  INTERNAL and
+#: SANDBOXED are not: a failure of seamfuzz, or an effect the sandbox
+#: stopped, says nothing about the library.
 BREAKING = frozenset(
     {
         VerdictKind.VALUE,
@@ -1110,7 +1118,12 @@ def judge(
     for side, obs in (("reference", ref), ("target", tgt)):
         if obs.outcome is Out.INTERNAL:
             return verdict(K.INTERNAL, f"seamfuzz failed on the {side}: {_first_line(obs)}")
-    # 2-3: not run / cannot run here.
+    # 2: stopped by the sandbox: what the call would have done is unknown.
+    for side, obs in (("reference", ref), ("target", tgt)):
+        if obs.outcome is Out.SANDBOXED:
+            return verdict(K.SANDBOXED, f"{side} stopped by the sandbox "
+                                        f"({obs.detail or 'sandboxed'}): {_short(obs)}")
+    # 3-4: not run / cannot run here.
     for side, obs in (("reference", ref), ("target", tgt)):
         if obs.outcome is Out.SKIPPED:
             kind = K.TOO_LARGE if SKIP_TOO_LARGE in obs.detail else K.SKIPPED
@@ -1119,7 +1132,7 @@ def judge(
         if _unavailable(obs):
             return verdict(K.UNSUPPORTED,
                            f"{side} cannot run this: {obs.detail or 'mode unavailable'}")
-    # 4-5: did not finish.  (A reference's declared limit counts as raising.)
+    # 5-6: did not finish.  (A reference's declared limit counts as raising.)
     ref_status = _status(ref)
     if ref_status is None:
         what = "crashed" if ref.outcome is Out.CRASHED else "timed out"
@@ -1132,9 +1145,9 @@ def judge(
             f"target {what} ({tgt.detail or 'no detail'}) where the reference "
             f"{ref_status}",
         )
-    # 6: a flaky reference status.
+    # 7: a flaky reference status.
     repeat = ref_repeat if ref_repeat is not None and ref_repeat.outcome not in (
-        Out.SKIPPED, Out.INTERNAL) and not _unavailable(ref_repeat) else None
+        Out.SKIPPED, Out.INTERNAL, Out.SANDBOXED) and not _unavailable(ref_repeat) else None
     if repeat is not None and _status(repeat) != ref_status:
         how = _status(repeat) or repeat.outcome.value
         if how == "raised":
@@ -1142,7 +1155,7 @@ def judge(
         return verdict(
             K.NONDETERMINISTIC, f"reference {ref_status}, then {how} on a repeat run"
         )
-    # 7: status (Note [Who may say unsupported]).
+    # 8: status (Note [Who may say unsupported]).
     if ref_status == "raised":
         if tgt.outcome is Out.RETURNED:
             return verdict(
@@ -1164,7 +1177,7 @@ def judge(
                        f"{_short(tgt)}")
     if tgt.outcome is Out.RAISED:
         return verdict(K.STATUS, f"target raised {_short(tgt)}")
-    # 8: both returned.
+    # 9: both returned.
     values = not nondeterministic_api
     flaky, flaky_path = "", ""
     if nondeterministic_api:

@@ -1,5 +1,11 @@
 """The APIs seamfuzz never executes (files, network, processes, model hubs,
-global settings, unpickling), read from ``denylist.json`` beside this file."""
+global settings, unpickling), read from ``denylist.json`` beside this file,
+or from the file ``$SEAMFUZZ_DENYLIST`` names (same format).
+
+The list is the first filter, for clear skip reasons; the sandbox
+(:mod:`infra.sandbox`) is the guarantee, and the tests run hostile calls
+with an empty list to show it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import json
 import os
 from typing import Optional
 
+from infra.errors import InvalidArgument
 from miner.records import CallRecord, Constructed, iter_values
 
 __all__ = ["denied", "denied_record", "nondeterministic", "DENYLIST_PATH"]
@@ -16,14 +23,21 @@ __all__ = ["denied", "denied_record", "nondeterministic", "DENYLIST_PATH"]
 DENYLIST_PATH = os.path.join(os.path.dirname(__file__), "denylist.json")
 
 
-@functools.lru_cache(maxsize=1)
-def _load() -> dict:
-    with open(DENYLIST_PATH, encoding="utf-8") as f:
-        return json.load(f)
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(f"cannot read the deny list {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"the deny list {path} is not a JSON object")
+    return data
 
 
 def _patterns(section: str = "patterns") -> tuple[tuple[str, str], ...]:
-    return tuple((str(p), str(r)) for p, r in _load().get(section, ()))
+    path = os.environ.get("SEAMFUZZ_DENYLIST") or DENYLIST_PATH
+    return tuple((str(p), str(r)) for p, r in _load(path).get(section, ()))
 
 
 def nondeterministic(api: str) -> Optional[str]:

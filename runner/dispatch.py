@@ -15,15 +15,16 @@ import tempfile
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from infra.pool import FailureKind, TaskFailure, WorkerPool
+from infra.sandbox import Sandbox, compile_cache_dir, require
 from runner.contract import Boundary, ToleranceTable, Verdict, judge
 from runner.deny import nondeterministic
 from infra.errors import InternalError, InvalidArgument
 from runner.execute import (
-    DEFAULT_ADDRESS_SPACE,
     CaseResult,
     CaseTask,
     ModeProbe,
     ModeStatus,
+    WorkerLimits,
     init_worker,
     run_batch,
 )
@@ -67,31 +68,35 @@ class Runner:
 
     Workers keep their compiled callables between calls of :meth:`run`, so
     a campaign that feeds cases in several rounds compiles each signature
-    once per worker.  Use as a context manager.
+    once per worker.  Every worker runs in ``sandbox`` (True: the sandbox
+    :func:`infra.sandbox.require` finds, refusing to go on without one;
+    False: unconfined; or a :class:`~infra.sandbox.Sandbox`).  Use as a
+    context manager.
     """
 
     def __init__(self, *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT, batch: int = BATCH,
-                 log_dir: Optional[str] = None) -> None:
+                 log_dir: Optional[str] = None, sandbox: "bool | Sandbox" = True) -> None:
         if jobs < 1 or timeout <= 0 or batch < 1:
             raise ValueError("jobs and batch must be >= 1 and timeout > 0")
         self.jobs = jobs
         self.timeout = timeout
         self.batch = batch
+        #: Raises SandboxUnavailable before any worker starts.
+        self.sandbox = sandbox if isinstance(sandbox, Sandbox) else require(bool(sandbox))
         self.log_dir = os.path.abspath(log_dir or tempfile.mkdtemp(prefix="seamfuzz-logs-"))
         self._pools: dict[str, WorkerPool] = {}
 
     def _pool(self, fw: str, accelerated: bool = False) -> WorkerPool:
         pool = self._pools.get(fw)
         if pool is None:
-            # Note [No address-space cap with an accelerator]
-            #     CUDA reserves far more virtual address space than a
-            #     worker's cap (DEFAULT_ADDRESS_SPACE) at context creation,
-            #     so a worker that may run a GPU mode goes without the cap;
-            #     the element cap still bounds the inputs.
-            space = 0 if accelerated else DEFAULT_ADDRESS_SPACE
+            # Note [Which limits] in runner.execute: no address-space cap
+            # with an accelerator; the element cap still bounds the inputs.
+            limits = WorkerLimits(address_space=0) if accelerated else WorkerLimits()
             pool = self._pools[fw] = WorkerPool(
                 run_batch, jobs=self.jobs, timeout=self.timeout, initializer=init_worker,
-                initargs=(fw, os.path.join(self.log_dir, f"worker-{fw}.log"), space))
+                initargs=(fw, limits), sandbox=self.sandbox, cache_dir=compile_cache_dir(),
+                log_path=os.path.join(self.log_dir, f"worker-{fw}.log"), devices=accelerated,
+                max_processes=limits.processes)
         return pool
 
     def close(self) -> None:
@@ -166,12 +171,13 @@ def check_modes(executor: Any, modes: Sequence[ModeSpec]) -> None:
 
 
 def run_cases(tasks: Iterable[CaseTask], *, jobs: int = 1, timeout: float = DEFAULT_TIMEOUT,
-              batch: int = BATCH, log_dir: Optional[str] = None
-              ) -> Iterator[tuple[CaseTask, CaseResult]]:
+              batch: int = BATCH, log_dir: Optional[str] = None,
+              sandbox: "bool | Sandbox" = True) -> Iterator[tuple[CaseTask, CaseResult]]:
     """:meth:`Runner.run` with pools that live for this call only.  Workers
     write their stdout and stderr to ``log_dir/worker-<framework>.log`` (a
     temporary directory when not given)."""
-    with Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir) as runner:
+    with Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir,
+                sandbox=sandbox) as runner:
         yield from runner.run(tasks)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from infra.errors import InternalError
+from infra.sandbox import refusal
 from miner.records import CallRecord
 from runner import materialize
 from runner.call import (
@@ -40,8 +41,8 @@ from runner.modes import ModeSpec, ModeUsageError, load_mode, parse_mode
 from runner.observation import Observation, Outcome
 from runner.outputs import tensor_to_numpy, to_node
 
-__all__ = ["CaseTask", "CaseResult", "ModeProbe", "ModeStatus", "init_worker", "run_case",
-           "run_batch", "DEFAULT_MAX_ELEMENTS", "INIT_SEED_OFFSET"]
+__all__ = ["CaseTask", "CaseResult", "ModeProbe", "ModeStatus", "WorkerLimits", "init_worker",
+           "run_case", "run_batch", "DEFAULT_MAX_ELEMENTS", "INIT_SEED_OFFSET"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,29 +118,57 @@ _MODES: dict[ModeSpec, Any] = {}
 DEFAULT_ADDRESS_SPACE = 16 << 30
 
 
-def init_worker(framework: str, log_path: Optional[str] = None,
-                address_space: int = DEFAULT_ADDRESS_SPACE) -> None:
-    """Worker initializer: a private temporary directory, output to a log,
-    one thread (:func:`runner.call.pin_threads`), the framework imported."""
+@dataclass(frozen=True, slots=True)
+class WorkerLimits:
+    """Resource limits a worker sets on itself (and so on everything it
+    starts); 0 means no limit.
+
+    Note [Which limits]
+        The address space bounds what one call can allocate (not with an
+        accelerator: CUDA reserves far more virtual space than any sensible
+        cap at context creation).  The file size bounds what a call can
+        write into the worker's folder, the only place it can write.  The
+        process count (threads count too; TensorFlow starts a few dozen
+        even with one thread per pool) stops a call that forks without end.
+        Linux does not apply it to root, so the pool also puts a sandboxed
+        worker in a pids cgroup where it can make one (Note [Process count
+        as root] in :mod:`infra.sandbox`); and the sandbox's private PID
+        namespace ends every process with the worker.
+    """
+
+    address_space: int = DEFAULT_ADDRESS_SPACE
+    file_size: int = 1 << 30
+    processes: int = 4096
+
+
+def _limit(which: int, value: int) -> None:
+    import resource
+
+    if value <= 0:
+        return
+    try:
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, hard if hard != resource.RLIM_INFINITY else value))
+    except (ValueError, OSError):
+        pass  # a lower limit is already in force
+
+
+def init_worker(framework: str, limits: Optional[WorkerLimits] = None) -> None:
+    """Worker initializer: a private temporary directory (inside the
+    worker's folder, see :mod:`infra.pool`), resource limits, one thread
+    (:func:`runner.call.pin_threads`), the framework imported.  The pool
+    sends the worker's output to its log."""
     global _FRAMEWORK
     _FRAMEWORK = framework
-    if log_path:
-        log_path = os.path.abspath(log_path)  # before leaving the caller's directory
     os.chdir(tempfile.mkdtemp(prefix=f"seamfuzz-{framework}-"))
-    if address_space > 0:
-        import resource
+    import resource
 
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-        except (ValueError, OSError):
-            pass  # a lower hard limit is already in force
-    if log_path:
-        # Library noise (TF's C++ logging, inductor warnings) goes to the log;
-        # results travel on the worker's pipe.
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    limits = limits if limits is not None else WorkerLimits()
+    _limit(resource.RLIMIT_AS, limits.address_space)
+    _limit(resource.RLIMIT_FSIZE, limits.file_size)
+    _limit(resource.RLIMIT_NPROC, limits.processes)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if framework == "tensorflow":
         import tensorflow as tf
@@ -213,7 +242,11 @@ def _observe(spec: ModeSpec, task: CaseTask, drawn: Any, *, role: str = "",
         one of its limits), or a constructor raising while the inputs are
         built (RAISED: the case is outside the API's domain).  An error of
         seamfuzz's own code (building the call, converting the result) is
-        INTERNAL: counted and shown apart, never judged.
+        INTERNAL: counted and shown apart, never judged.  Either library
+        error is SANDBOXED instead when it is the sandbox refusing an effect
+        (:func:`infra.sandbox.refusal`: a write outside the temporary folder,
+        the network), before the mode is asked about its limits: such a
+        failure is the sandbox's, not the library's nor the mode's.
     """
     name = str(spec) + role
     try:
@@ -233,8 +266,11 @@ def _observe(spec: ModeSpec, task: CaseTask, drawn: Any, *, role: str = "",
         return Observation(mode=name, outcome=Outcome.SKIPPED, detail=str(exc))
     except LibraryRaised as exc:
         cause = exc.__cause__ or exc
-        return Observation(mode=name, outcome=Outcome.RAISED, error_type=_error_name(cause),
-                           error_message=f"while building inputs ({exc}): {cause}"[:2000])
+        stopped = refusal(cause)
+        return Observation(mode=name, outcome=Outcome.SANDBOXED if stopped else Outcome.RAISED,
+                           error_type=_error_name(cause),
+                           error_message=f"while building inputs ({exc}): {cause}"[:2000],
+                           detail=stopped or "")
     except Exception:
         return _internal(name, "building the call")
     shared = (memo if memo is not None else {}).setdefault((spec.device, wide), {})
@@ -252,6 +288,10 @@ def _observe(spec: ModeSpec, task: CaseTask, drawn: Any, *, role: str = "",
         return _internal(name, "seamfuzz code inside the call")
     except Exception as exc:
         elapsed = time.perf_counter() - start
+        stopped = refusal(exc)
+        if stopped:
+            return Observation(mode=name, outcome=Outcome.SANDBOXED, error_type=_error_name(exc),
+                               error_message=_message(exc), detail=stopped, seconds=elapsed)
         limit = mode.declared_limit(exc)
         return Observation(mode=name, outcome=Outcome.UNSUPPORTED if limit else Outcome.RAISED,
                            error_type=_error_name(exc), error_message=_message(exc),

@@ -95,6 +95,12 @@ class Outcome(str, enum.Enum):
     #: converting the output, a worker that raised); ``detail`` holds the
     #: traceback.  Never an observation of the library.
     INTERNAL = "internal"
+    #: The call tried an effect the sandbox forbids (a write outside the
+    #: worker's temporary folder, the network) and failed for it
+    #: (:func:`infra.sandbox.refusal`); ``detail`` starts with
+    #: ``sandboxed: ...``, the error is kept.  Never an observation of the
+    #: library.
+    SANDBOXED = "sandboxed"
     #: Not run on purpose (inputs too large, a denied API); the reason is in
     #: ``detail``, starting with a keyword such as :data:`SKIP_TOO_LARGE`.
     SKIPPED = "skipped"
@@ -323,13 +329,14 @@ class Observation:
     #: Inputs the call mutated in place: (argument index, value after the
     #: call), unique indices.  The runner decides what counts as an argument.
     mutated: tuple[tuple[int, Node], ...] = ()
-    #: RAISED (and UNSUPPORTED when it came from an exception): the qualified
-    #: exception type (:func:`exception_type_name`).
+    #: RAISED and SANDBOXED (and UNSUPPORTED when it came from an exception):
+    #: the qualified exception type (:func:`exception_type_name`).
     error_type: str = ""
     #: The exception's message, cut to :data:`MAX_ERROR_MESSAGE` characters.
     error_message: str = ""
     #: CRASHED: signal or exit code; TIMEOUT: the limit; SKIPPED /
-    #: UNSUPPORTED: the reason.  Free text for humans, keyword first.
+    #: UNSUPPORTED / SANDBOXED: the reason.  Free text for humans, keyword
+    #: first.
     detail: str = ""
     #: Wall-clock seconds of the call (compilation included).
     seconds: float = 0.0

@@ -194,11 +194,13 @@ def run_cases(cases: Sequence[NewCase], store: CampaignStore, executor: Executor
 def run_records(records: Sequence[CallRecord], modes: dict[str, tuple[str, ...]],
                 store: CampaignStore, *, seed: int = 0, jobs: int = 1, timeout: float = 120.0,
                 max_elements: Optional[int] = None, confirm_limit: int = 100,
-                on_start: Optional[Callable[[int], None]] = None
-                ) -> Iterator[CaseOutcome]:
+                on_start: Optional[Callable[[int], None]] = None,
+                sandbox: Any = True) -> Iterator[CaseOutcome]:
     """Run each record once (seed ``seed``) in its framework's modes on the
-    local executor (see :func:`run_cases`)."""
-    with LocalExecutor(jobs=jobs, timeout=timeout, log_dir=store.dir) as executor:
+    local executor (see :func:`run_cases`), in ``sandbox`` (see
+    :class:`~runner.dispatch.Runner`)."""
+    with LocalExecutor(jobs=jobs, timeout=timeout, log_dir=store.dir,
+                       sandbox=sandbox) as executor:
         yield from run_cases(mined_cases(records, modes, seed), store, executor,
                              max_elements=max_elements, confirm_limit=confirm_limit,
                              on_start=on_start)

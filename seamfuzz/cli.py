@@ -248,6 +248,7 @@ or timeout verdict), 0 otherwise, 2 on a usage error.""",
     )
     p.add_argument("expr", metavar="EXPR", help="one torch or tensorflow call, as Python")
     _add_common_run_args(p)
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_check)
 
 
@@ -275,9 +276,28 @@ def _summary_of(obs: Any) -> str:
         return text
     if o in ("raised", "unsupported") and obs.error_type:
         return f"{o} {obs.error_type.rsplit('.', 1)[-1]}"
+    if o == "sandboxed":  # the sandbox stopped the call: what it refused, and the error
+        return f"{obs.detail} ({(obs.error_type or 'error').rsplit('.', 1)[-1]})"[:60]
     if o == "internal":  # seamfuzz's own failure: its first line, never the library's
         return f"seamfuzz error: {(obs.detail or '').splitlines()[0] if obs.detail else ''}"[:60]
     return " ".join(f"{o} {obs.detail}".split())[:60]
+
+
+def _add_sandbox_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run cases unconfined.  By default every process that runs "
+                        "library calls starts in a bubblewrap sandbox (read-only "
+                        "filesystem but its temporary folder, no network, an environment "
+                        "without credentials, resource limits), and seamfuzz refuses to "
+                        "run without one")
+
+
+def _sandbox_of(args: argparse.Namespace) -> Any:
+    """The sandbox cases run in (exit 2 when there is none and
+    ``--no-sandbox`` was not given), before anything else happens."""
+    from infra.sandbox import require
+
+    return require(not args.no_sandbox)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -300,7 +320,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"{rec.api} is a {rec.framework} API; --modes names no "
                               f"{rec.framework} target mode")
     task = CaseTask(case_id(rec, args.seed), rec, args.seed, modes[rec.framework])
-    with Runner(jobs=1, timeout=args.timeout) as runner:
+    with Runner(jobs=1, timeout=args.timeout, sandbox=_sandbox_of(args)) as runner:
         check_modes(runner, task.modes)  # an unknown backend: exit 2, no case run
         ((_, result),) = list(runner.run([task]))
     verdicts = judge_case(task, result)
@@ -353,6 +373,7 @@ arguments.""",
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="worker processes per framework (0: one per core)")
     _add_common_run_args(p)
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_run)
 
 
@@ -384,18 +405,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from seamfuzz.campaign import record_settings, run_records
     from seamfuzz.store import CampaignStore
 
+    box = _sandbox_of(args)
     modes, records, _ = _campaign_inputs(args, need_index=False)
     start = time.perf_counter()
     jobs = args.jobs or os.cpu_count() or 1
     with CampaignStore(args.out) as store:
         record_settings(store, {"command": "run", "corpus": args.corpus, "api": args.api,
-                                "modes": modes, "seed": args.seed, "timeout": args.timeout})
+                                "modes": modes, "seed": args.seed, "timeout": args.timeout,
+                                "sandbox": box.describe()})
         bar = _progress(0, "cases", args.json and not sys.stderr.isatty())
         bar.unit = "case"
         valid = broken = done = 0
         with bar:
             for out in run_records(records, modes, store, seed=args.seed, jobs=jobs,
-                                   timeout=args.timeout, on_start=lambda n: bar.reset(n)):
+                                   timeout=args.timeout, on_start=lambda n: bar.reset(n),
+                                   sandbox=box):
                 done += 1
                 valid += out.observations[0].outcome.value == "returned"
                 broken += any(v.breaking for v in out.verdicts)
@@ -468,6 +492,7 @@ examples:
                    help="Ray cluster to join (auto, ray://host:port); default: start a "
                         "local Ray instance")
     _add_common_run_args(p)
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_fuzz)
 
 
@@ -512,6 +537,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"--max-elements must be >= 1, got {args.max_elements}")
     if args.ray_address and args.executor != "ray":
         raise InvalidArgument("--ray-address needs --executor ray")
+    if args.executor == "local":
+        _sandbox_of(args)  # no sandbox: exit 2 before anything (Ray nodes find their own)
     modes, records, index = _campaign_inputs(args, need_index=True)
     # Validity feedback comes between rounds: a few rounds even for few mutants.
     round_size = max(4, min(16, args.mutants // 4))
@@ -520,10 +547,14 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     quiet = args.json and not sys.stderr.isatty()
     start = time.perf_counter()
     with CampaignStore(args.out) as store:
+        executor = make_executor(args.executor, jobs=args.jobs, timeout=args.timeout,
+                                 log_dir=store.dir, address=args.ray_address,
+                                 sandbox=not args.no_sandbox)
         record_settings(store, {"command": "fuzz", "corpus": args.corpus, "api": args.api,
                                 "modes": modes, "seed": args.seed, "timeout": args.timeout,
                                 "mutants": args.mutants, "seconds": args.seconds,
-                                "max_elements": args.max_elements, "executor": args.executor})
+                                "max_elements": args.max_elements, "executor": args.executor,
+                                "sandbox": executor.sandbox.describe()})
         if not quiet:
             print(f"preparing mutators for {len(order_apis(records))} APIs", file=sys.stderr)
         mutator = build_mutator(records, index, settings)
@@ -532,8 +563,6 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         bar = tqdm(total=0, desc="fuzz", unit="case", file=sys.stderr, disable=quiet,
                    dynamic_ncols=True, leave=False)
         valid = broken = done = 0
-        executor = make_executor(args.executor, jobs=args.jobs, timeout=args.timeout,
-                                 log_dir=store.dir, address=args.ray_address)
         with bar, executor:
             def total(n: int) -> None:
                 bar.reset(n)
@@ -604,6 +633,7 @@ DIR/campaign.sqlite; `seamfuzz report DIR` shows them.""",
     p.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="seconds one re-run may take before it counts as a hang")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_triage)
 
 
@@ -628,6 +658,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
         raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
     if args.jobs < 0:
         raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
+    box = _sandbox_of(args)
     quiet = args.json and not sys.stderr.isatty()
     with _open_campaign(args.dir) as store:
         known = _load_known(args.known, args.dir)
@@ -638,7 +669,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
                       f"({c.cases} cases)", file=sys.stderr)
 
         with LocalExecutor(jobs=args.jobs or os.cpu_count() or 1, timeout=args.timeout,
-                           log_dir=store.dir) as executor:
+                           log_dir=store.dir, sandbox=box) as executor:
             summary = triage_store(store, executor, do_shrink=not args.no_shrink,
                                    shrink_seconds=args.shrink_seconds, known=known,
                                    on_cluster=progress)
@@ -717,6 +748,7 @@ when any reproduces, 0 otherwise.""")
     p.add_argument("--timeout", type=float, default=300.0, metavar="S",
                    help="seconds one reproducer may run")
     p.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_replay)
 
 
@@ -728,6 +760,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise InvalidArgument(f"{path}: no such file or directory")
     if args.timeout <= 0:
         raise InvalidArgument(f"--timeout must be > 0, got {args.timeout}")
+    box = _sandbox_of(args)
     from tqdm import tqdm
 
     total = len(collect_scripts(args.paths))
@@ -736,7 +769,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     results = []
     with tqdm(total=total, desc="replay", unit="script", file=sys.stderr, leave=False,
               disable=args.json and not sys.stderr.isatty(), dynamic_ncols=True) as bar:
-        for r in iter_replay(args.paths, timeout=args.timeout):
+        for r in iter_replay(args.paths, timeout=args.timeout, sandbox=box):
             results.append(r)
             bar.set_postfix(reproduces=sum(x.status.value == "reproduces" for x in results),
                             refresh=False)

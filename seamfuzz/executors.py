@@ -21,6 +21,7 @@ from collections import deque
 from typing import Any, Iterable, Iterator, Optional, Protocol, Sequence
 
 from infra.errors import InvalidArgument
+from infra.sandbox import Sandbox
 from runner.dispatch import BATCH, Runner
 from runner.execute import CaseResult, CaseTask, ModeStatus
 from runner.modes import ModeSpec
@@ -40,9 +41,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _run_alone(task: CaseTask, timeout: float, log_dir: str) -> CaseResult:
+def _run_alone(task: CaseTask, timeout: float, log_dir: str,
+               sandbox: "bool | Sandbox") -> CaseResult:
     """One case in a fresh worker that runs nothing else."""
-    with Runner(jobs=1, timeout=timeout, batch=1, log_dir=log_dir) as clean:
+    with Runner(jobs=1, timeout=timeout, batch=1, log_dir=log_dir, sandbox=sandbox) as clean:
         ((_, result),) = list(clean.run([task]))
     return result
 
@@ -50,18 +52,22 @@ def _run_alone(task: CaseTask, timeout: float, log_dir: str) -> CaseResult:
 class LocalExecutor:
     """``jobs`` workers per framework on this machine (a :class:`Runner`
     that lives as long as the executor, so compiled callables are reused
-    across the campaign's rounds)."""
+    across the campaign's rounds).  ``sandbox`` as for :class:`Runner`:
+    resolved here, so a missing sandbox stops the executor's creation."""
 
-    def __init__(self, *, jobs: int, timeout: float, log_dir: str, batch: int = BATCH) -> None:
+    def __init__(self, *, jobs: int, timeout: float, log_dir: str, batch: int = BATCH,
+                 sandbox: "bool | Sandbox" = True) -> None:
         self.timeout = timeout
         self.log_dir = log_dir
-        self._runner = Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir)
+        self._runner = Runner(jobs=jobs, timeout=timeout, batch=batch, log_dir=log_dir,
+                              sandbox=sandbox)
+        self.sandbox = self._runner.sandbox
 
     def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
         return self._runner.run(tasks)
 
     def run_clean(self, task: CaseTask) -> CaseResult:
-        return _run_alone(task, self.timeout, self.log_dir)
+        return _run_alone(task, self.timeout, self.log_dir, self.sandbox)
 
     def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
         return self._runner.check_modes(modes)
@@ -89,17 +95,22 @@ class _Host:
         executor.
     """
 
-    def __init__(self, timeout: float, batch: int, log_dir: str) -> None:
+    def __init__(self, timeout: float, batch: int, log_dir: str, sandbox: bool) -> None:
         self.timeout = timeout
         self.log_dir = log_dir
         os.makedirs(log_dir, exist_ok=True)
-        self.runner = Runner(jobs=1, timeout=timeout, batch=batch, log_dir=log_dir)
+        # Each node finds its own sandbox (and refuses without one).
+        self.runner = Runner(jobs=1, timeout=timeout, batch=batch, log_dir=log_dir,
+                             sandbox=sandbox)
 
     def run(self, tasks: list[CaseTask]) -> list[tuple[CaseTask, CaseResult]]:
         return list(self.runner.run(tasks))
 
     def run_clean(self, task: CaseTask) -> CaseResult:
-        return _run_alone(task, self.timeout, self.log_dir)
+        return _run_alone(task, self.timeout, self.log_dir, self.runner.sandbox)
+
+    def sandbox(self) -> Sandbox:
+        return self.runner.sandbox
 
     def check_modes(self, modes: Sequence[ModeSpec]) -> ModeStatus:
         return self.runner.check_modes(modes)
@@ -124,14 +135,17 @@ class RayExecutor:
     belongs to, ``"ray://host:port"`` a remote one.  ``jobs`` actors are
     started (0: one per CPU of the cluster).  Results stream back to the
     driver as batches finish.  The cluster's nodes need seamfuzz and the
-    same library versions installed.
+    same library versions installed, and bubblewrap unless ``sandbox`` is
+    False.
     """
 
     def __init__(self, *, jobs: int, timeout: float, log_dir: str,
-                 address: Optional[str] = None, batch: int = BATCH) -> None:
+                 address: Optional[str] = None, batch: int = BATCH,
+                 sandbox: bool = True) -> None:
         ray = self._ray = _ray()
         self.timeout = timeout
         self.batch = batch
+        self._sandboxed = bool(sandbox)
         self._started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -149,9 +163,15 @@ class RayExecutor:
         if not jobs:
             jobs = max(1, int(ray.cluster_resources().get("CPU", 1)))
         actor = ray.remote(num_cpus=1)(_Host)
-        self._actors = [actor.remote(timeout, batch, log_dir) for _ in range(jobs)]
+        self._actors = [actor.remote(timeout, batch, log_dir, self._sandboxed)
+                        for _ in range(jobs)]
         self._clean_actor = ray.remote(num_cpus=0)(_Host)
         self.log_dir = log_dir
+        try:  # an actor that cannot sandbox its worker fails here, not mid-campaign
+            self.sandbox: Sandbox = ray.get(self._actors[0].sandbox.remote())
+        except Exception as exc:
+            self.close()
+            raise InvalidArgument(f"a Ray actor cannot start its runner: {exc}") from None
 
     def run(self, tasks: Iterable[CaseTask]) -> Iterator[tuple[CaseTask, CaseResult]]:
         ray = self._ray
@@ -179,7 +199,7 @@ class RayExecutor:
 
     def run_clean(self, task: CaseTask) -> CaseResult:
         ray = self._ray
-        host = self._clean_actor.remote(self.timeout, 1, self.log_dir)
+        host = self._clean_actor.remote(self.timeout, 1, self.log_dir, self._sandboxed)
         try:
             return ray.get(host.run_clean.remote(task))
         finally:
@@ -206,13 +226,15 @@ class RayExecutor:
 
 
 def make_executor(kind: str, *, jobs: int, timeout: float, log_dir: str,
-                  address: Optional[str] = None) -> Any:
-    """``local`` or ``ray`` (see the classes)."""
+                  address: Optional[str] = None, sandbox: bool = True) -> Any:
+    """``local`` or ``ray`` (see the classes); both have ``sandbox``, the
+    :class:`~infra.sandbox.Sandbox` their workers run in."""
     if kind == "local":
         if address:
             raise InvalidArgument("--ray-address needs --executor ray")
         return LocalExecutor(jobs=jobs or os.cpu_count() or 1, timeout=timeout,
-                             log_dir=log_dir)
+                             log_dir=log_dir, sandbox=sandbox)
     if kind == "ray":
-        return RayExecutor(jobs=jobs, timeout=timeout, log_dir=log_dir, address=address)
+        return RayExecutor(jobs=jobs, timeout=timeout, log_dir=log_dir, address=address,
+                           sandbox=sandbox)
     raise InvalidArgument(f"unknown executor {kind!r}: local or ray")

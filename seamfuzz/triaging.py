@@ -137,6 +137,10 @@ def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = 
     repro_dir = os.path.join(store.dir, "repros")
     versions = library_versions()
     command = _command_of(store)
+    ran = json.loads(store.get_meta("settings") or "{}").get("sandbox") or "not recorded"
+    here = getattr(executor, "sandbox", None)
+    sandboxed = ran if here is None or here.describe() == ran else (
+        f"campaign: {ran}; triage: {here.describe()}")
     rows: list[tuple[Cluster, ClusterRow]] = []
     for n, c in enumerate(clusters):
         if on_cluster is not None:
@@ -157,7 +161,7 @@ def triage_store(store: CampaignStore, executor: Executor, *, do_shrink: bool = 
                                best.target, best.kind,
                                observed=Observed(example.reference, example.target),
                                stamp=Stamp(versions, device_description([best.target]),
-                                           command))
+                                           command, sandboxed))
             repro = os.path.relpath(path, store.dir)
         except ReproUnsupported as exc:
             example = replace(example, repro_unsupported=str(exc))

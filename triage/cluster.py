@@ -7,10 +7,10 @@ representative per group (the smallest case), and returns the clusters most
 severe first.
 
 :func:`piles` groups the verdicts that judged nothing (:data:`PILES`:
-``internal``, ``unsupported``, ``invalid``, ``skipped``, ``too_large``,
-``nondeterministic``) by kind and by reason (the verdict's detail through
-:func:`~triage.signature.normalize_reason`), so a report shows what was set
-aside and why instead of dropping it.
+``internal``, ``sandboxed``, ``unsupported``, ``invalid``, ``skipped``,
+``too_large``, ``nondeterministic``) by kind and by reason (the verdict's
+detail through :func:`~triage.signature.normalize_reason`), so a report
+shows what was set aside and why instead of dropping it.
 
 Note [Severity]
     A crash or a hang loses the user's whole process, so it ranks first.  A
@@ -180,8 +180,11 @@ def dedup_ratio(findings: Collection[Finding] | int, clusters: Collection[Cluste
 
 #: The verdict kinds that judged nothing, in the order reports show them.
 #: ``internal`` (seamfuzz itself failed) comes first and is shown apart: it is
-#: a failure of the tool, not an observation of the library.
-PILES = ("internal", "unsupported", "invalid", "skipped", "too_large", "nondeterministic")
+#: a failure of the tool, not an observation of the library.  ``sandboxed``
+#: (the sandbox stopped a call's write or connection) follows, apart too: it
+#: is neither the library's failure nor the tool's.
+PILES = ("internal", "sandboxed", "unsupported", "invalid", "skipped", "too_large",
+         "nondeterministic")
 
 #: How many APIs and boundaries a :class:`PileReason` names.
 PILE_TOP = 5

@@ -16,9 +16,12 @@ Library use::
     print(format_replay(results))
     exit_status = 1 if any(r.status is ReplayStatus.REPRODUCES for r in results) else 0
 
-The scripts run with this process's environment (``PYTHONPATH`` included,
-which is how a plug-in backend named in a reproducer is found) but not in
-its working directory.
+Each script runs in the sandbox the campaign's workers run in
+(:mod:`infra.sandbox`; ``sandbox=False`` runs it unconfined): it can write
+only its temporary folder and the compile cache, reach no network, and sees
+an environment scrubbed of credentials (``PYTHONPATH`` kept, which is how a
+plug-in backend named in a reproducer is found).  Unconfined, it runs with
+this process's environment.  Either way not in this working directory.
 
 Note [Telling sys.exit(1) from a crash of the script]
     Python also exits with status 1 when an exception escapes, so the exit
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.errors import InvalidArgument
+from infra.sandbox import Sandbox, compile_cache_dir, require
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -150,17 +154,32 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def replay_one(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) -> ReplayResult:
-    """Run one reproducer and classify it; never raises for what the
-    script does."""
+def _sandbox(sandbox: "bool | Sandbox") -> Sandbox:
+    return sandbox if isinstance(sandbox, Sandbox) else require(bool(sandbox))
+
+
+def replay_one(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
+               sandbox: "bool | Sandbox" = True) -> ReplayResult:
+    """Run one reproducer (in ``sandbox``: see the module docstring) and
+    classify it; never raises for what the script does.  Raises
+    :class:`~infra.sandbox.SandboxUnavailable` when no sandbox can be had."""
     if not timeout > 0:
         raise InvalidArgument(f"timeout must be > 0, got {timeout!r}")
+    box = _sandbox(sandbox)
     script = Path(path).resolve()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="seamfuzz-replay-") as cwd:
+    with tempfile.TemporaryDirectory(prefix="seamfuzz-replay-") as folder:
+        folder = os.path.realpath(folder)
+        home, cwd = os.path.join(folder, "home"), os.path.join(folder, "tmp")
+        os.mkdir(home)
+        os.mkdir(cwd)
+        cache = compile_cache_dir()
+        argv = box.command([sys.executable, "-c", _LAUNCHER, str(script)],
+                           writable=[folder, cache], chdir=cwd, devices=True,
+                           readable=[str(script)])
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(script)],
-            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            argv, cwd=cwd, env=box.environment(os.environ, home=home, tmp=cwd, cache=cache),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, killed as one
         )
         try:
@@ -181,11 +200,12 @@ def replay_one(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) -
         return ReplayResult(str(path), ReplayStatus.REPRODUCES, seconds, code, _last_line(out))
     if code == 0:
         return ReplayResult(str(path), ReplayStatus.FIXED, seconds, code, _last_line(out))
-    if code < 0:
+    sig = box.signal_of(code)
+    if sig is not None:
         try:
-            why = f"killed by {signal.Signals(-code).name}"
+            why = f"killed by {signal.Signals(sig).name}"
         except ValueError:
-            why = f"killed by signal {-code}"
+            why = f"killed by signal {sig}"
     elif code == UNCAUGHT_STATUS:
         why = "an exception escaped the script"
     else:
@@ -194,25 +214,26 @@ def replay_one(path: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT) -
                         f"{why}\n{_tail(err)}".rstrip())
 
 
-def iter_replay(paths: Sequence[str | os.PathLike[str]],
-                timeout: float = DEFAULT_TIMEOUT) -> Iterator[ReplayResult]:
+def iter_replay(paths: Sequence[str | os.PathLike[str]], timeout: float = DEFAULT_TIMEOUT,
+                sandbox: "bool | Sandbox" = True) -> Iterator[ReplayResult]:
     """Replay every script ``paths`` name (:func:`collect_scripts`), one at a
     time, yielding each result as it is known."""
     if not timeout > 0:
         raise InvalidArgument(f"timeout must be > 0, got {timeout!r}")
+    box = _sandbox(sandbox)
     for script in collect_scripts(paths):
-        yield replay_one(script, timeout)
+        yield replay_one(script, timeout, box)
 
 
-def replay(paths: Sequence[str | os.PathLike[str]],
-           timeout: float = DEFAULT_TIMEOUT) -> list[ReplayResult]:
+def replay(paths: Sequence[str | os.PathLike[str]], timeout: float = DEFAULT_TIMEOUT,
+           sandbox: "bool | Sandbox" = True) -> list[ReplayResult]:
     """Replay one reproducer, or every ``*.py`` in a directory, each in its
     own subprocess: ``reproduces`` (exit 1), ``fixed`` (exit 0) or ``error``
     (anything else, with the tail of stderr), and the seconds it took.
     Raises InvalidArgument for a missing path or a bad timeout."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return list(iter_replay(paths, timeout))
+    return list(iter_replay(paths, timeout, sandbox))
 
 
 def format_replay(results: Sequence[ReplayResult]) -> str:

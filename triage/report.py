@@ -7,10 +7,10 @@ the :class:`~triage.cluster.Pile` of each kind of verdict the contract did
 not judge) and calls :func:`clusters_json`, :func:`not_judged_json`,
 :func:`render_markdown` and :func:`render_html`, or :func:`write_report`
 for all of them.  Every report has a "Not judged" section: each pile
-(``internal`` apart, as seamfuzz's own failures) by reason, with counts, the
-APIs and boundaries it touches and an example case, so nothing set aside is
-hidden.  Nothing here
-reads the store, imports a framework, or touches the network.
+(``internal`` apart, as seamfuzz's own failures, and ``sandboxed``, as
+calls the sandbox stopped) by reason, with counts, the APIs and boundaries
+it touches and an example case, so nothing set aside is hidden.  Nothing
+here reads the store, imports a framework, or touches the network.
 
 Note [Untrusted text]
     Every string in a report may come from a library (API names, error
@@ -83,6 +83,7 @@ __all__ = [
 KIND_ORDER = (
     "crash", "timeout", "value", "dtype", "shape", "status",
     "agree", "invalid", "unsupported", "nondeterministic", "too_large", "skipped", "internal",
+    "sandboxed",
 )
 _BREAKING = frozenset(KIND_ORDER[:6])
 
@@ -101,6 +102,7 @@ _COLORS = {
     "too_large": ("#d6d3d1", "#292524"),
     "skipped": ("#e7e5e4", "#292524"),
     "internal": ("#111827", "#fde68a"),
+    "sandboxed": ("#0f766e", "#fff"),
 }
 _OTHER_COLOR = ("#64748b", "#fff")
 
@@ -554,6 +556,12 @@ def clusters_json(data: ReportData) -> list[dict[str, Any]]:
     return [r.to_json() for r in new + known]
 
 
+def _sandbox_of(data: ReportData) -> str:
+    """How the campaign's cases ran (:mod:`infra.sandbox`), as recorded."""
+    return str(data.settings.get("sandbox") or "not recorded (a campaign from before the "
+                                               "sandbox)")
+
+
 def not_judged_json(data: ReportData) -> list[dict[str, Any]]:
     """The ``not_judged.json`` list: one object per pile of verdicts the
     contract did not judge (:meth:`~triage.cluster.Pile.to_json`), in
@@ -568,6 +576,7 @@ HTML_REASONS = 50
 
 _PILE_TITLES = {
     "internal": "internal: seamfuzz's own failures",
+    "sandboxed": "sandboxed: stopped by the sandbox",
     "unsupported": "unsupported: a mode declared a limit, or is unavailable here",
     "invalid": "invalid: the input is outside the reference's domain",
     "skipped": "skipped: not run (unresolved arguments, a denied API)",
@@ -577,6 +586,16 @@ _PILE_TITLES = {
 _INTERNAL_NOTE = ("These are failures of seamfuzz itself (building inputs, converting "
                   "outputs, a worker that raised), not observations of the library; "
                   "they are counted here so none is hidden.")
+_SANDBOXED_NOTE = ("These calls tried to write outside their temporary folder or to reach "
+                   "the network, and the sandbox stopped them; they are neither the "
+                   "library's failures nor seamfuzz's, and are counted here so none is "
+                   "hidden.")
+#: The piles that are no observation of the library: kind -> (lead, note)
+#: shown above them.
+_PILE_NOTES = {
+    "internal": ("Not the library's failures.", _INTERNAL_NOTE),
+    "sandboxed": ("Stopped by the sandbox.", _SANDBOXED_NOTE),
+}
 
 
 def _ordered_piles(piles: Sequence[Pile]) -> list[Pile]:
@@ -625,6 +644,7 @@ def render_markdown(data: ReportData) -> str:
     new, known = data.sorted_clusters()
     out = [f"# {_md_text(data.title)}", ""]
     stamp = [f"device: {_md_text(data.device)}"] if data.device else []
+    stamp.append(f"sandbox: {_md_text(_sandbox_of(data))}")
     stamp += [f"{_md_text(k)} {_md_text(v)}" for k, v in data.versions.items()]
     if data.generated:
         stamp.append(f"generated {_md_text(data.generated)}")
@@ -696,8 +716,9 @@ def _markdown_piles(piles: Sequence[Pile]) -> list[str]:
     for pile in _ordered_piles(piles):
         title = _PILE_TITLES.get(pile.kind, pile.kind)
         out += [f"### {_md_text(title)}: {pile.count} verdicts, {pile.cases} cases", ""]
-        if pile.seamfuzz_failure:
-            out += [f"> **Not the library's failures.** {_md_text(_INTERNAL_NOTE)}", ""]
+        if pile.kind in _PILE_NOTES:
+            lead, note = _PILE_NOTES[pile.kind]
+            out += [f"> **{_md_text(lead)}** {_md_text(note)}", ""]
         out.append("| reason | verdicts | cases | APIs | boundaries | example |")
         out.append("|---|---:|---:|---|---|---|")
         for r in pile.reasons[:MARKDOWN_REASONS]:
@@ -882,11 +903,13 @@ def _piles_html(piles: Sequence[Pile]) -> str:
               'them are in <code>not_judged.json</code>.</p>']
     for pile in _ordered_piles(piles):
         title = _PILE_TITLES.get(pile.kind, pile.kind)
-        cls = "pile internal" if pile.seamfuzz_failure else "pile"
+        cls, note = "pile", ""
+        if pile.kind in _PILE_NOTES:
+            lead, text = _PILE_NOTES[pile.kind]
+            cls = f"pile {_e(pile.kind)}"
+            note = f'<p class="pile-note"><b>{_e(lead)}</b> {_e(text)}</p>'
         head = (f'<h3>{_chip(pile.kind)} {_e(title)} <span class="muted">'
                 f"({pile.count} verdicts, {pile.cases} cases)</span></h3>")
-        note = (f'<p class="internal-note"><b>Not the library&#x27;s failures.</b> '
-                f"{_e(_INTERNAL_NOTE)}</p>" if pile.seamfuzz_failure else "")
         rows = []
         for r in pile.reasons[:HTML_REASONS]:
             apis = "<br>".join(_e(x) for x in _names(r.apis, r.api_count))
@@ -990,7 +1013,8 @@ footer{color:var(--muted);font-size:12px;text-align:center;padding:8px 0 24px}
 .pile{margin-top:14px}
 .pile h3{font-size:14px;font-weight:600;margin:0 0 6px}
 .pile.internal{border:2px solid #111827;border-radius:8px;padding:10px 12px;background:#fffbeb}
-.internal-note{margin:0 0 8px;font-size:13px}
+.pile.sandboxed{border:2px solid #0f766e;border-radius:8px;padding:10px 12px;background:#f0fdfa}
+.pile-note{margin:0 0 8px;font-size:13px}
 table.piles{table-layout:fixed;font-size:12.5px}
 table.piles th{text-align:left;font-size:12px;color:var(--muted);font-weight:600;
 border-bottom:2px solid var(--line);padding:5px 8px}
@@ -1049,6 +1073,7 @@ def render_html(data: ReportData) -> str:
             kind_totals[k] = kind_totals.get(k, 0) + int(n)
 
     stamp = [f"<span>device: {_e(data.device)}</span>"] if data.device else []
+    stamp.append(f"<span>sandbox: {_e(_sandbox_of(data))}</span>")
     stamp += [f"<span>{_e(k)} {_e(v)}</span>" for k, v in data.versions.items()]
     if data.generated:
         stamp.append(f"<span>generated {_e(data.generated)}</span>")

@@ -109,6 +109,8 @@ class Stamp:
     device: str = ""
     #: The seamfuzz command line that found it.
     command: str = ""
+    #: How the cases that found it ran (:meth:`infra.sandbox.Sandbox.describe`).
+    sandbox: str = ""
 
     def __post_init__(self) -> None:
         versions = self.versions
@@ -265,6 +267,10 @@ def _header(record: CallRecord, seed: int, modes: tuple[ModeSpec, ModeSpec], kin
                  + (f"; device {_comment(stamp.device, 80)}" if stamp.device else ""))
     if stamp.command:
         lines.append("found by:  " + _comment(stamp.command, 300))
+    lines += textwrap.wrap("sandbox:   " + _comment(stamp.sandbox or "not recorded", 300),
+                           width=_WIDTH - 4, subsequent_indent=" " * 11)
+    lines += ["           (this script itself runs unconfined unless started by",
+              "           'seamfuzz replay', which runs it in the same sandbox)"]
     lines += [
         "",
         "Exit status 1: the discrepancy reproduces; 0: it does not (fixed);",

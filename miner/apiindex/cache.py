@@ -26,6 +26,7 @@ from typing import Any
 
 from infra.atomic import atomic_open
 from infra.errors import InvalidArgument
+from infra.paths import cache_root
 
 __all__ = [
     "CacheEntry",
@@ -51,8 +52,7 @@ def cache_directory(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     (created): ``cache_dir`` when given, else ``$SEAMFUZZ_CACHE``, else
     ``$XDG_CACHE_HOME/seamfuzz``, else ``~/.cache/seamfuzz``."""
     if cache_dir is None:
-        env, xdg = os.environ.get("SEAMFUZZ_CACHE"), os.environ.get("XDG_CACHE_HOME")
-        cache_dir = env or (Path(xdg) / "seamfuzz" if xdg else Path.home() / ".cache" / "seamfuzz")
+        cache_dir = cache_root()
     path = Path(cache_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path

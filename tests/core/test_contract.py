@@ -90,6 +90,7 @@ KIND_CASES = [
     (K.TOO_LARGE, ret(ONE), ended(Outcome.SKIPPED, "too_large: 9 GiB > 2 GiB"), {}),
     (K.SKIPPED, ended(Outcome.SKIPPED, "denied api", "eager"), tgt_ret(ONE), {}),
     (K.INTERNAL, ret(ONE), ended(Outcome.INTERNAL, "converting the output failed"), {}),
+    (K.SANDBOXED, ret(ONE), ended(Outcome.SANDBOXED, "sandboxed: network"), {}),
 ]
 
 
@@ -104,6 +105,7 @@ def test_kind_table_covers_every_kind() -> None:
     assert {c[0] for c in KIND_CASES} == set(VerdictKind)
     assert BREAKING == {K.VALUE, K.STATUS, K.DTYPE, K.SHAPE, K.CRASH, K.TIMEOUT}
     assert K.INTERNAL not in BREAKING
+    assert K.SANDBOXED not in BREAKING
 
 
 def test_verdict_round_trips_through_json() -> None:
@@ -275,6 +277,43 @@ def test_internal_detail_is_one_line(detail: str, line: str) -> None:
 
 def test_internal_without_detail() -> None:
     assert check(ret(ONE), Observation("compiled", Outcome.INTERNAL)).detail.endswith("no detail")
+
+
+def _sandboxed(mode: str, reason: str = "sandboxed: write outside temp") -> Observation:
+    return Observation(mode, Outcome.SANDBOXED, error_type="OSError",
+                       error_message="[Errno 30] Read-only file system: '/data/x.pt'",
+                       detail=reason)
+
+
+@pytest.mark.parametrize("side", ["reference", "target"])
+@pytest.mark.parametrize("other", [
+    ended(Outcome.SKIPPED, "too_large: 3 GiB"),
+    ended(Outcome.CRASHED, "signal SIGSEGV"),
+    ended(Outcome.UNSUPPORTED, "no CUDA device"),
+    Observation("x", Outcome.RAISED, error_type="ValueError", error_message="bad dim"),
+    None,
+], ids=["skipped", "crashed", "unavailable", "raised", "returned"])
+def test_sandboxed_on_either_side_is_not_judged(side: str, other) -> None:
+    stopped = _sandboxed("eager" if side == "reference" else "compiled")
+    mode = "compiled" if side == "reference" else "eager"
+    other = ret(ONE, mode) if other is None else Observation(
+        mode, other.outcome, error_type=other.error_type,
+        error_message=other.error_message, detail=other.detail)
+    ref, tgt = (stopped, other) if side == "reference" else (other, stopped)
+    v = check(ref, tgt)
+    assert v.kind is K.SANDBOXED and not v.breaking
+    assert v.detail == (f"{side} stopped by the sandbox (sandboxed: write outside temp): "
+                        "OSError: [Errno 30] Read-only file system: '/data/x.pt'")
+
+
+def test_internal_outranks_sandboxed() -> None:
+    v = check(_sandboxed("eager"), Observation("compiled", Outcome.INTERNAL, detail="boom"))
+    assert v.kind is K.INTERNAL
+
+
+def test_a_sandboxed_repeat_is_not_used() -> None:
+    v = check(ret(ONE), tgt_ret(ONE), ref_repeat=_sandboxed("eager", "sandboxed: network"))
+    assert v.kind is K.AGREE
 
 
 def test_an_internal_repeat_or_oracle_is_not_used() -> None:

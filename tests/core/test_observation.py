@@ -256,6 +256,9 @@ OBSERVATIONS = [
     Observation("tf-function", Outcome.TIMEOUT, detail="timeout 10s", seconds=10.0),
     Observation("torch-eager-cuda", Outcome.UNSUPPORTED, detail="mode unavailable: no CUDA"),
     Observation("tf-eager", Outcome.SKIPPED, detail="too_large: 8.0 GiB > 2.0 GiB"),
+    Observation("torch-eager-cpu", Outcome.SANDBOXED, error_type="OSError",
+                error_message="[Errno 30] Read-only file system: '/home/u/x.pt'",
+                detail="sandboxed: write outside temp", seconds=0.01),
 ]
 
 

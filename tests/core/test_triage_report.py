@@ -581,6 +581,59 @@ def test_not_judged_section_in_every_report(tmp_path: Path) -> None:
     assert data.boundaries[f"{REF} -> {TGT}"]["internal"] == 2
 
 
+def test_sandboxed_verdicts_form_their_own_pile(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "campaign")
+    ok = arr([1.0, 2.0])
+    stopped = {
+        1: Observation(TGT, Outcome.SANDBOXED, error_type="OSError",
+                       error_message="[Errno 30] Read-only file system: '/root/x.pt'",
+                       detail="sandboxed: write outside temp"),
+        2: Observation(TGT, Outcome.SANDBOXED, error_type="OSError",
+                       error_message="[Errno 30] Read-only file system: '/root/x.pt'",
+                       detail="sandboxed: write outside temp"),
+        3: Observation(TGT, Outcome.SANDBOXED, error_type="socket.gaierror",
+                       error_message="[Errno -3] Temporary failure in name resolution",
+                       detail="sandboxed: network"),
+        4: Observation(TGT, Outcome.INTERNAL, detail="converting the result"),
+    }
+    with store:
+        for n, tgt in stopped.items():
+            rec = CallRecord("torch.save", "torch", args=(TensorSpec("torch", (n,), "float32"),))
+            cid = case_id(rec, n)
+            ref = Observation(REF, Outcome.RETURNED, ok)
+            store.add_cases([NewCase(cid, rec, n, "mutant", MODES)])
+            store.put_result(cid, (ref, tgt), [judge(B, ref, tgt)])
+        data = report_data(store, title="sandboxed")
+    assert [p.kind for p in data.piles] == ["internal", "sandboxed"]
+    pile = data.piles[1]
+    assert (pile.count, pile.cases, pile.seamfuzz_failure) == (3, 3, False)
+    assert [(r.reason.split(":")[0], r.count) for r in pile.reasons] == [
+        ("target stopped by the sandbox (sandboxed", 2),
+        ("target stopped by the sandbox (sandboxed", 1)]
+    assert "write outside temp" in pile.reasons[0].reason
+    assert "network" in pile.reasons[1].reason
+    assert data.clusters == [] and data.findings == 0
+    assert data.boundaries[f"{REF} -> {TGT}"] == {"sandboxed": 3, "internal": 1}
+    paths = write_report(data, tmp_path / "out")
+    listed = json.loads(paths["not_judged.json"].read_text())
+    assert [(p["kind"], p["count"], p["seamfuzz_failure"]) for p in listed] == [
+        ("internal", 1, True), ("sandboxed", 3, False)]
+    md = paths["summary.md"].read_text()
+    section = md.split("## Not judged")[1]
+    assert "### sandboxed: stopped by the sandbox: 3 verdicts, 3 cases" in section
+    assert "> **Stopped by the sandbox.** These calls tried to write outside" in section
+    assert section.index("### internal") < section.index("### sandboxed")
+    table = md.split("## Verdicts per boundary")[1].splitlines()
+    assert table[2] == "| boundary | internal | sandboxed | total |"
+    assert table[4].endswith("| 1 | 3 | 4 |")
+    page = paths["report.html"].read_text()
+    part = page.split('id="not-judged"')[1]
+    assert "(4 verdicts)" in part[:200]
+    assert 'class="pile sandboxed" id="pile-sandboxed"' in part
+    assert "(3 verdicts, 3 cases)" in part
+    assert "<b>Stopped by the sandbox.</b> These calls tried to write outside" in part
+
+
 def test_empty_piles_say_so() -> None:
     data = sample()
     assert "Nothing: every verdict judged the boundary." in render_markdown(data)

@@ -1,6 +1,6 @@
 """Running torch cases in-process (:func:`runner.execute.run_case`) and
 judging them: mutation, randomness, graph breaks, invalid inputs, modules,
-replayability and the float64 oracle.
+replayability, the float64 oracle, and errors the sandbox caused.
 
 The worker's code runs in the test process here (after
 :func:`~runner.execute.init_worker`), so failures show real tracebacks; the
@@ -11,6 +11,7 @@ spawned-worker path is covered by tests/quality.  Compiled modes use
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import tempfile
@@ -24,6 +25,7 @@ from runner.check import record_from_expression
 from runner.contract import Boundary, VerdictKind, judge
 from runner.dispatch import judge_case
 from runner.execute import CaseResult, CaseTask, init_worker, run_case
+from infra.sandbox import SANDBOX_ENV
 from runner.observation import ArrayLeaf, Outcome
 
 EAGER = "torch.eager"
@@ -45,6 +47,15 @@ def nudge_backend(gm, example_inputs):
 
 
 NUDGE = f"torch.compile:backend={__name__}:nudge_backend"
+
+
+def read_only_backend(gm, example_inputs):
+    """Plug-in backend that fails as a compile cache written outside the
+    sandbox's temporary folder does."""
+    raise OSError(errno.EROFS, "Read-only file system", "/root/.cache/torch/cache.db")
+
+
+READ_ONLY = f"torch.compile:backend={__name__}:read_only_backend"
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +213,22 @@ def test_bit_identical_targets_skip_the_checks(index):
 def test_worker_environment_is_one_thread():
     assert torch.get_num_threads() == 1
     assert os.environ["OMP_NUM_THREADS"] == "1"
+
+
+def test_a_raise_the_sandbox_caused_is_sandboxed_not_a_status_discrepancy(index, monkeypatch):
+    # torch.compile wraps the backend's OSError; the refusal is found in the
+    # chain, before the mode is asked whether the error is one of its limits.
+    monkeypatch.setenv(SANDBOX_ENV, "bubblewrap")
+    task, result = case(index, "torch.abs(torch.randn(3))", (EAGER, READ_ONLY))
+    ref, tgt = result.observations
+    assert ref.outcome is Outcome.RETURNED
+    assert tgt.outcome is Outcome.SANDBOXED and tgt.detail == "sandboxed: write outside temp"
+    assert tgt.error_type and "Read-only file system" in tgt.error_message
+    v = verdict(task, result)
+    assert v.kind is VerdictKind.SANDBOXED and not v.breaking, v
+    # Outside a sandbox a read-only file system is the machine's: the
+    # target raised where eager returned.
+    monkeypatch.delenv(SANDBOX_ENV)
+    task, result = case(index, "torch.abs(torch.randn(3))", (EAGER, READ_ONLY))
+    assert result.observations[1].outcome is Outcome.RAISED
+    assert verdict(task, result).kind is VerdictKind.STATUS
