@@ -394,12 +394,12 @@ def _under(path: str, folder: str) -> bool:
 
 
 def _hidden_dirs() -> list[str]:
-    home = os.path.realpath(os.path.expanduser("~"))
-    out = []
-    for d in (home, *_HIDDEN_DIRS):
-        d = os.path.realpath(d)
-        if d not in ("/", "") and os.path.isdir(d) and d not in out \
-                and not any(_under(d, o) for o in out):
+    """The folders hidden behind empty ones: ``$HOME``, ``/root`` and
+    ``/home``, outermost only (``/home/me`` goes with ``/home``)."""
+    candidates = {os.path.realpath(d) for d in (os.path.expanduser("~"), *_HIDDEN_DIRS)}
+    out: list[str] = []
+    for d in sorted(candidates, key=len):
+        if d not in ("/", "") and os.path.isdir(d) and not any(_under(d, o) for o in out):
             out.append(d)
     return out
 
