@@ -220,8 +220,10 @@ def compile_cache_dir() -> str:
 #:     root and ordinary users alike.
 _ISOLATION = ("--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
               "--unshare-uts", "--unshare-net", "--unshare-cgroup-try", "--cap-drop", "ALL")
-#: Hidden behind empty folders (their Python installation excepted).
-_HIDDEN_DIRS = ("/root", "/home")
+#: Hidden behind empty folders (their Python installation excepted): homes,
+#: and where private keys and mounted secrets live (root owns them, and a
+#: sandbox started by root could otherwise read them).
+_HIDDEN_DIRS = ("/root", "/home", "/etc/ssl/private", "/run/secrets", "/var/run/secrets")
 #: Hidden behind /dev/null.
 _HIDDEN_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
 #: Accelerator device files kept reachable for GPU modes.
