@@ -13,11 +13,11 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e .
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[export]'
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ray]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ray,export]'
 	touch $@
 
 # Cases run in a bubblewrap sandbox (README, "Set-up"); without it nearly
@@ -28,7 +28,8 @@ test: $(TEST_STAMP)
 
 # The demo mines the installed libraries' doc examples and the seed snippets,
 # shows the most used APIs, runs a fuzzing campaign of a few minutes over a
-# few APIs in torch.compile, tf.function and XLA, triages what broke
+# few APIs in torch.compile, tf.function and XLA and through one export
+# boundary per framework (ONNX for torch, TFLite for tensorflow), triages what broke
 # (clusters, the axis that flips each, shrunk cases, reproducers) and writes
 # the report.
 DEMO_APIS := torch.nn.MultiLabelMarginLoss torch.cumsum torch.softmax torch.sort \
@@ -38,7 +39,8 @@ DEMO_OUT := results/demo
 demo: venv
 	$(VENV)/bin/seamfuzz mine snippets/seeds --docs torch tensorflow
 	$(VENV)/bin/seamfuzz apis --top 15
-	$(VENV)/bin/seamfuzz fuzz --api $(DEMO_APIS) --modes torch.compile,tf.function,tf.xla \
+	$(VENV)/bin/seamfuzz fuzz --api $(DEMO_APIS) \
+		--modes torch.compile,torch.onnx,tf.function,tf.xla,tf.lite \
 		--mutants 24 --seconds 300 --out $(DEMO_OUT)
 	$(VENV)/bin/seamfuzz triage $(DEMO_OUT) --shrink-seconds 20
 	$(VENV)/bin/seamfuzz report $(DEMO_OUT)

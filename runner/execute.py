@@ -38,6 +38,7 @@ from runner.call import (
 )
 from runner.materialize import DEFAULT_MAX_ELEMENTS
 from runner.modes import ModeSpec, ModeUsageError, load_mode, parse_mode
+from runner.modes.base import stage_of
 from runner.observation import Observation, Outcome
 from runner.outputs import tensor_to_numpy, to_node
 
@@ -313,9 +314,14 @@ def _observe(spec: ModeSpec, task: CaseTask, drawn: Any, *, role: str = "",
 
 
 def _message(exc: BaseException) -> str:
+    """The exception's message, with the export stage it came from when a
+    mode tagged one (``runner.modes.base.stage``)."""
     text = f"{exc}"
     if not text:
         text = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    where = stage_of(exc)
+    if where:
+        text = f"[{where}] {text}"
     return text[:2000]
 
 

@@ -43,8 +43,11 @@ RUNTIME = (
     "runner.call",
 )
 
-#: Third-party packages an embedded module may import.
-_ALLOWED_ROOTS = frozenset({"numpy", "ml_dtypes", "torch", "tensorflow", "keras"})
+#: Third-party packages an embedded module may import: the frameworks and
+#: the runtimes of the export modes (imported inside their methods).
+_ALLOWED_ROOTS = frozenset({"numpy", "ml_dtypes", "torch", "tensorflow", "keras", "onnx",
+                            "onnxruntime", "onnxscript", "openvino", "ai_edge_litert",
+                            "tf2onnx"})
 
 
 def _source(module: str) -> str:
@@ -119,12 +122,27 @@ def _embed_one(module: str, embedded: set[str]) -> tuple[str, set[str]]:
     return "\n".join(out), defined_names(tree)
 
 
+def _mode_dependencies(module: str, seen: list[str]) -> None:
+    """``module`` after the other mode modules it imports (an export mode's
+    module builds on its framework's compile modes), each once."""
+    if module in seen or module in RUNTIME:
+        return
+    for node in ast.parse(_source(module)).body:
+        if isinstance(node, ast.ImportFrom) and node.module and \
+                node.module.startswith("runner.modes.") and node.module not in RUNTIME:
+            _mode_dependencies(node.module, seen)
+    seen.append(module)
+
+
 def runtime_source(mode_modules: Sequence[str]) -> str:
     """The embedded runtime: :data:`RUNTIME` with ``mode_modules`` (the
-    modules of the reproducer's mode classes) inserted before
-    ``runner.call``, each under a banner naming it."""
-    order = list(RUNTIME[:-1]) + [m for m in dict.fromkeys(mode_modules)
-                                   if m not in RUNTIME] + [RUNTIME[-1]]
+    modules of the reproducer's mode classes, and the mode modules they
+    import) inserted before ``runner.call``, each under a banner naming
+    it."""
+    modes: list[str] = []
+    for m in mode_modules:
+        _mode_dependencies(m, modes)
+    order = list(RUNTIME[:-1]) + modes + [RUNTIME[-1]]
     embedded = set(order)
     owner: dict[str, str] = {}
     parts: list[str] = []

@@ -42,6 +42,12 @@ MODES: dict[str, str] = {
     "tf.eager": "runner.modes.tf_modes:TfEager",
     "tf.function": "runner.modes.tf_modes:TfFunction",
     "tf.xla": "runner.modes.tf_modes:TfXla",
+    "torch.export": "runner.modes.torch_export:TorchExport",
+    "torch.aoti": "runner.modes.torch_export:TorchAoti",
+    "torch.onnx": "runner.modes.torch_export:TorchOnnx",
+    "tf.saved_model": "runner.modes.tf_export:TfSavedModel",
+    "tf.lite": "runner.modes.tf_export:TfLite",
+    "tf.onnx": "runner.modes.tf_export:TfOnnx",
 }
 
 

@@ -14,6 +14,7 @@ framework, and of seamfuzz only other embedded modules (:mod:`infra.errors`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import types
@@ -23,6 +24,7 @@ from typing import Any, Callable, ClassVar, Optional
 from infra.errors import InvalidArgument
 
 __all__ = [
+    "Exported",
     "Mode",
     "ModeSpec",
     "ModeUsageError",
@@ -32,6 +34,8 @@ __all__ = [
     "fresh_function",
     "import_dotted",
     "root_causes",
+    "stage",
+    "stage_of",
 ]
 
 
@@ -175,6 +179,67 @@ def root_causes(exc: BaseException) -> list[BaseException]:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return out
+
+
+#: How an exception names the stage of an export path it came from (a note,
+#: :pep:`678`, so the exception keeps its own type and message).
+STAGE_NOTE = "seamfuzz stage: "
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Any:
+    """Tag an exception raised inside with the stage ``name`` (export,
+    convert, load, session, run), unless an inner stage already did."""
+    try:
+        yield
+    except Exception as exc:
+        if stage_of(exc) is None:
+            exc.add_note(STAGE_NOTE + name)
+        raise
+
+
+def stage_of(exc: BaseException) -> Optional[str]:
+    """The stage :func:`stage` tagged ``exc`` (or a cause of it) with."""
+    for e in root_causes(exc):
+        for note in getattr(e, "__notes__", ()):
+            if isinstance(note, str) and note.startswith(STAGE_NOTE):
+                return note[len(STAGE_NOTE):]
+    return None
+
+
+class Exported:
+    """What an export mode builds from a call's function: an artifact made
+    at the first call, from that call's inputs, then run for every call.
+
+    Note [Export once per signature]
+        A mode's callable is cached per signature key (dtypes, shapes,
+        strides, devices and the values of the non-tensor arguments, see
+        ``runner.call``), so every input this object sees has the layout of
+        the first one: the artifact (an exported program, a compiled
+        package, an ONNX session, a SavedModel, a TFLite interpreter) is
+        made once and fed exactly what it was made for.  ``make(args)``
+        returns the function that runs the artifact; an error while making
+        it is remembered and raised again for the next inputs of the same
+        signature, as a compiler's would be, rather than paying for the
+        failing export again.
+    """
+
+    def __init__(self, make: Callable[[tuple], Callable[..., Any]]) -> None:
+        self._make = make
+        self._run: Optional[Callable[..., Any]] = None
+        self._error: Optional[BaseException] = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self._error is not None:
+            raise self._error
+        if self._run is None:
+            try:
+                self._run = self._make(args)
+            except Exception as exc:
+                self._error = exc
+                raise
+        with stage("run"):
+            return self._run(*args)
 
 
 class ModeUsageError(InvalidArgument):

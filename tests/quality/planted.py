@@ -10,12 +10,17 @@ fuzzer that finds it must tell that shape apart from its neighbours:
 ``wrong_transform``       silent wrong result (TF) when an input has a dim of 7
 ``strided_backend``       silent wrong result when an input is not contiguous
 ``half_transform``        silent wrong result (TF) when an input is float16
+``naive_softmax_onnx``    an ONNX rewrite (``torch.onnx:transform=``) that
+                          expands Softmax without subtracting the maximum:
+                          NaN where ``exp`` overflows (inputs above ~88 in
+                          float32), right everywhere else
 ========================  ====================================================
 
 The last two are for campaign tests: the seed calls take contiguous float32
 inputs, so only the mutator's layout and dtype operators reach the bug.
 
-``correct_backend`` and ``correct_transform`` are the control group: the
+``correct_backend``, ``correct_transform`` and ``stable_softmax_onnx`` (the
+same expansion, with the maximum subtracted) are the control group: the
 same plumbing without the bug, so any discrepancy they produce is the
 fuzzer's own false positive.
 
@@ -212,3 +217,48 @@ def leaky_backend(gm: Any, example_inputs: list) -> Callable:
         return gm.forward(*args)
 
     return run
+
+
+def _expand_softmax(model: Any, stable: bool) -> Any:
+    """``model`` with every Softmax node replaced by Exp, ReduceSum and Div
+    over the same axis (``stable``: of ``x - max(x)``), as an ONNX optimizer
+    that fuses or unfuses softmax would."""
+    import onnx
+    from onnx import helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    nodes = []
+    for i, node in enumerate(graph.node):
+        if node.op_type != "Softmax" or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+        x, (y,) = node.input[0], node.output
+        axes = f"planted_axes_{i}"
+        graph.initializer.append(helper.make_tensor(axes, onnx.TensorProto.INT64, [1], [axis]))
+        if stable:
+            nodes.append(helper.make_node("ReduceMax", [x, axes], [f"planted_max_{i}"],
+                                          keepdims=1))
+            nodes.append(helper.make_node("Sub", [x, f"planted_max_{i}"],
+                                          [f"planted_shifted_{i}"]))
+            x = f"planted_shifted_{i}"
+        nodes.append(helper.make_node("Exp", [x], [f"planted_exp_{i}"]))
+        nodes.append(helper.make_node("ReduceSum", [f"planted_exp_{i}", axes],
+                                      [f"planted_sum_{i}"], keepdims=1))
+        nodes.append(helper.make_node("Div", [f"planted_exp_{i}", f"planted_sum_{i}"], [y]))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return out
+
+
+def naive_softmax_onnx(model: Any) -> Any:
+    """Planted: softmax as exp(x) / sum(exp(x)): overflows to inf / inf =
+    NaN for large inputs, exact enough for ordinary ones."""
+    return _expand_softmax(model, stable=False)
+
+
+def stable_softmax_onnx(model: Any) -> Any:
+    """Control: the same rewrite with the maximum subtracted first."""
+    return _expand_softmax(model, stable=True)

@@ -218,3 +218,26 @@ def test_fuzz_rejects_bad_arguments_in_one_line(tmp_path, corpus):
         done = seamfuzz("fuzz", "--corpus", corpus, "--out", tmp_path / "x", *args)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+NAIVE_SOFTMAX = "torch.onnx:transform=planted:naive_softmax_onnx"
+STABLE_SOFTMAX = "torch.onnx:transform=planted:stable_softmax_onnx"
+
+
+def test_an_onnx_graph_rewrite_wrong_only_for_large_inputs_is_found_and_its_fix_is_quiet(
+        tmp_path):
+    # The seeds draw normal values, where exp(x) / sum(exp(x)) is right;
+    # only the mutator's special and extreme values overflow it.
+    exprs = ["torch.softmax(torch.randn(4, 5), dim=-1)",
+             "torch.nn.functional.softmax(torch.randn(2, 3, 4), dim=1)"]
+    modes = {"torch": ("torch.eager", NAIVE_SOFTMAX, STABLE_SOFTMAX)}
+    outcomes, rows, cases = _campaign(tmp_path, exprs, modes, mutants=16)
+    found = [(cid, kind) for cid, origin, _, target, kind in rows
+             if target == NAIVE_SOFTMAX and kind in BREAKING]
+    assert found, "the planted ONNX rewrite was not found"
+    assert all(cases[cid].origin == "mutant" for cid, _ in found)
+    assert not [r for r in rows if r[3] == STABLE_SOFTMAX and r[4] in BREAKING], \
+        "the correct rewrite gave discrepancies"
+    # Every rewrite ran: the transform is not filed as a limit or an error.
+    assert not [r for r in rows if r[4] in ("internal", "unsupported")
+                and cases[r[0]].origin == "mined"]
