@@ -82,8 +82,9 @@ def to_node(obj: Any, depth: int = 0):
             arr, name = tensor_to_numpy(obj)
         except Exception as exc:  # e.g. a symbolic tensor escaping a graph
             return OpaqueLeaf(type(obj).__name__, f"not convertible: {exc}"[:200])
-        if arr.dtype.kind == "O":  # tf.string: the values are compared
-            return _object_array(arr, depth)
+        if arr.dtype.kind in "OSU":  # tf.string: the values are compared
+            # (a 0-d tf.string's numpy() is bytes, which becomes an "S" array)
+            return _object_array(arr.astype(object), depth)
         return ArrayLeaf.from_numpy(arr, name)
     if isinstance(obj, dict):
         return MapNode(tuple((str(k), to_node(v, depth + 1)) for k, v in obj.items()))

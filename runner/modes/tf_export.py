@@ -79,6 +79,12 @@ _TFX_ORT_LIMITS = (
     ("No Op registered for", "an op onnxruntime does not register"),
     # String ops (StringNormalizer) need a locale the machine lacks.
     ("Failed to construct locale with name", "a string op that needs a missing locale"),
+    # A tensor type onnxruntime has no kernels or values for (complex64 and
+    # complex128 graph inputs and outputs).
+    ("is not currently registered or supported", "a tensor type onnxruntime does not support"),
+    # tf2onnx needs an attribute's worth of input as a constant (concat's or
+    # a reduction's axis given as a tensor): ONNX takes it as an attribute.
+    ("needs to be const", "an argument ONNX needs as a constant (an axis given as a tensor)"),
 )
 
 
@@ -339,8 +345,10 @@ class TfLite(_TfExportMode):
                 raise RuntimeError(f"TFLite signature outputs {list(runner.get_output_details())} "
                                    f"are not {outputs}")
 
+        import numpy as np
+
         def run(*xs: Any) -> Any:
-            got = runner(**{name: xs[i].numpy() for name, i in inputs.items()})
+            got = runner(**{name: np.asarray(xs[i].numpy()) for name, i in inputs.items()})
             return flat.restore([got[name] for name in outputs])
 
         return run
@@ -405,11 +413,14 @@ def _tfx_foreign_ops(graph: Any) -> list[str]:
 
 def _tfx_ort_array(t: Any) -> Any:
     """``t`` as onnxruntime takes it: numpy, with a tf.string tensor's bytes
-    as text (onnxruntime's string casts fail on bytes objects: "stod")."""
-    a = t.numpy()
+    as text (onnxruntime's string casts fail on bytes objects: "stod").
+    A 0-d tensor's ``numpy()`` is a numpy scalar, which onnxruntime refuses
+    ("Unable to handle object of type numpy.int32"): always an array."""
+    import numpy as np
+
+    a = np.asarray(t.numpy())
     if a.dtype != object:
         return a
-    import numpy as np
 
     try:
         return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b,

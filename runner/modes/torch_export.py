@@ -73,6 +73,8 @@ _PTX_AOTI_LIMITS = (
 _PTX_ORT_LIMITS = (
     # A kernel missing for this op at this dtype (bfloat16 Add and MatMul).
     ("Could not find an implementation for", "an op or dtype onnxruntime does not implement"),
+    # A tensor type onnxruntime has no values for (complex graph inputs).
+    ("is not currently registered or supported", "a tensor type onnxruntime does not support"),
 )
 
 #: What onnx's ReferenceEvaluator says when it has no implementation of an op.
@@ -131,6 +133,10 @@ def _ptx_capture_limit(exc: BaseException) -> Optional[str]:
     if stage_of(exc) != "export":
         return None
     for e in root_causes(exc):
+        if "in output, which is not a known type" in str(e):
+            # A call that returns an object, a module say: an exported
+            # program returns tensors (and constants) only.
+            return "an output that is not tensors (torch.export returns tensors)"
         if type(e).__name__ in ("GuardOnDataDependentSymNode", "DataDependentOutputException") \
                 or (type(e).__name__ == "UserError" and "data-dependent" in str(e)):
             return "a data-dependent value torch.export does not specialize"

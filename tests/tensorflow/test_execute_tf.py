@@ -120,6 +120,11 @@ def test_string_tensors_are_not_mistaken_for_mutation(index):
     assert len(out.items) == 3 and all(isinstance(x.value, str) for x in out.items)
     float(out.items[0].value)  # the text of a number
     assert kinds(task, result) == {"tf.function": VerdictKind.AGREE}
+    # A 0-d string: its numpy() is bytes, not an object array (once an
+    # internal error, found by a campaign).
+    task, result = case(index, "tf.gather(tf.constant(['p0', 'p1', 'p2']), 1)", MODES[:2])
+    assert result.observations[0].output.value == "p1"
+    assert kinds(task, result) == {"tf.function": VerdictKind.AGREE}
 
 
 def test_capturing_an_eager_tensor_array_is_a_declared_limit(index):

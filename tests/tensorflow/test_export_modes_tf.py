@@ -74,6 +74,10 @@ def observed(result: CaseResult, mode: str):
     "tf.math.abs(tf.zeros([0, 3]))",
     # No tensor output at all (None): nothing to carry, the structure kept.
     "tf.constant([[1, 2, 3]]).set_shape([1, 3])",
+    # 0-d inputs: their numpy() is a numpy scalar, which onnxruntime and
+    # LiteRT refuse unless it is made an array (found by a campaign).
+    "tf.math.add(tf.constant(5), 3)",
+    "tf.where(tf.math.equal(tf.constant(0.0), 0.0), 1.0, tf.constant(0.0))",
 ])
 def test_exports_agree_with_eager(index, expr):
     task, result = case(index, expr)
@@ -140,6 +144,15 @@ def test_what_onnx_cannot_carry_is_unsupported_with_its_stage(index):
     # bfloat16: tf2onnx would compute in float16.
     task, result = case(index, "tf.cast(tf.random.normal([3]), tf.bfloat16)",
                         ("tf.eager", "tf.onnx"))
+    assert kinds(task, result) == {"tf.onnx": VerdictKind.UNSUPPORTED}
+
+
+def test_complex_tensors_are_a_limit_of_onnxruntime_not_a_finding(index):
+    # onnxruntime has no complex tensor type ("MLDataType for:
+    # tensor(complex128) is not currently registered or supported").
+    task, result = case(index, "tf.cast([1.0, 2.0, 3.0], tf.complex128)", ("tf.eager", "tf.onnx"))
+    obs = observed(result, "tf.onnx")
+    assert obs.outcome is Outcome.UNSUPPORTED and "[session]" in obs.error_message, obs
     assert kinds(task, result) == {"tf.onnx": VerdictKind.UNSUPPORTED}
 
 

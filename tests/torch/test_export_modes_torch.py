@@ -251,3 +251,17 @@ def test_ladders_and_options():
             parse_mode(bad)
     for name in (EXPORT, AOTI, ONNX):
         assert not mode_class(name).default_targets
+
+
+def test_what_torch_export_cannot_capture_is_a_limit_of_the_capture(index):
+    # Found by a campaign over the doc corpus: a call that returns a module
+    # (`torch.nn.Linear(1, 1)` on its own), and a dim given as a tensor,
+    # which export does not specialize.  Both are limits of torch.export's
+    # capture, never findings, and are declared at the export stage only.
+    for expr in ("torch.nn.Linear(1, 1)",
+                 "torch.nn.functional.softmax(torch.randn(2, 3), dim=torch.tensor(1))"):
+        task, result = case(index, expr, (EXPORT, DECOMPOSED))
+        for mode, (obs, v) in judged(task, result).items():
+            assert obs.outcome is Outcome.UNSUPPORTED, (expr, mode, obs)
+            assert obs.error_message.startswith("[export] "), obs.error_message
+            assert v.kind in (VerdictKind.UNSUPPORTED, VerdictKind.NONDETERMINISTIC), (mode, v)

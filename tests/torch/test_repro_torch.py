@@ -165,6 +165,18 @@ def test_multilabel_margin_loss_bug_reproduces(tmp_path: Path) -> None:
     assert result.detail.startswith("REPRODUCES: value discrepancy: out:")
 
 
+def test_a_limit_the_target_declares_is_not_a_discrepancy_in_a_reproducer(
+        tmp_path: Path) -> None:
+    # torch.export cannot return a module; the worker files it unsupported,
+    # and so must a reproducer of a status "discrepancy" written before the
+    # limit was declared.
+    linear = fn_record("torch.nn.Linear", Literal(1), Literal(1))
+    path = write_repro(tmp_path, "linear", linear, 0, EAGER, "torch.export", "status")
+    result = replay_one(path, timeout=300)
+    assert result.status is ReplayStatus.FIXED, result.detail
+    assert "declares this a limit of its own" in result.detail
+
+
 def test_correct_call_does_not_reproduce(tmp_path: Path) -> None:
     path = write_repro(tmp_path, "cumsum", CUMSUM, 0, EAGER, AOT, "value")
     result = replay_one(path, timeout=300)
