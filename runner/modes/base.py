@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Optional
 from infra.errors import InvalidArgument
 
 __all__ = [
+    "ExportRefusal",
     "Exported",
     "Mode",
     "ModeSpec",
@@ -33,6 +34,7 @@ __all__ = [
     "device_rung",
     "fresh_function",
     "import_dotted",
+    "limit_in",
     "root_causes",
     "stage",
     "stage_of",
@@ -240,6 +242,31 @@ class Exported:
                 raise
         with stage("run"):
             return self._run(*args)
+
+
+class ExportRefusal(NotImplementedError):
+    """An export path cannot carry the call (an in-place write under ONNX,
+    a TensorFlow op tf2onnx left unconverted, a variable argument); the
+    mode raises it with ``why``, the limit it declares (see
+    :func:`limit_in`)."""
+
+    def __init__(self, message: str = "", why: str = "") -> None:
+        super().__init__(message)
+        self.why = why or message
+
+
+def limit_in(exc: BaseException, table: tuple[tuple[str, str], ...]) -> Optional[str]:
+    """The limit ``exc`` (or a cause) shows: an :class:`ExportRefusal`'s
+    ``why``, or the reason paired with the first ``(marker, reason)`` of
+    ``table`` whose marker is in its message; None otherwise."""
+    for e in root_causes(exc):
+        if isinstance(e, ExportRefusal):
+            return e.why
+        text = str(e)
+        for marker, why in table:
+            if marker in text:
+                return why
+    return None
 
 
 class ModeUsageError(InvalidArgument):

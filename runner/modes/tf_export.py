@@ -42,13 +42,14 @@ import weakref
 from typing import Any, Callable, ClassVar, Optional
 
 from runner.modes.base import (
+    ExportRefusal,
     Exported,
     Mode,
     ModeSpec,
     Option,
     Stage,
     device_rung,
-    root_causes,
+    limit_in,
     stage,
 )
 from runner.modes.tf_modes import TfEager, TfFunction
@@ -88,27 +89,6 @@ _TFX_ORT_LIMITS = (
 )
 
 
-class _TfExportRefusal(NotImplementedError):
-    """This export path cannot carry the call (a TensorFlow op tf2onnx left
-    unconverted, bfloat16 in tf2onnx, a variable argument); ``why`` is the
-    limit the mode declares."""
-
-    def __init__(self, message: str = "", why: str = "") -> None:
-        super().__init__(message)
-        self.why = why or message
-
-
-def _tfx_limit(exc: BaseException, table: tuple[tuple[str, str], ...]) -> Optional[str]:
-    for e in root_causes(exc):
-        if isinstance(e, _TfExportRefusal):
-            return e.why
-        text = str(e)
-        for marker, why in table:
-            if marker in text:
-                return why
-    return None
-
-
 def _tfx_signature(args: tuple, zero_dims_unknown: bool = False) -> list:
     """The input signature of ``args``: one ``TensorSpec`` per tensor, named
     ``input_i``; with ``zero_dims_unknown`` a zero-sized dimension is left
@@ -119,7 +99,7 @@ def _tfx_signature(args: tuple, zero_dims_unknown: bool = False) -> list:
     specs = []
     for i, t in enumerate(args):
         if isinstance(t, tf.Variable):
-            raise _TfExportRefusal(
+            raise ExportRefusal(
                 f"argument {i} is a tf.Variable: an exported signature takes tensors",
                 "a tf.Variable argument")
         shape = list(t.shape)
@@ -153,7 +133,7 @@ class _TfxFlat:
         self._tensor_at = [i for i, x in enumerate(leaves) if isinstance(x, tf.Tensor)]
         others = [x for x in leaves if x is not None and not isinstance(x, tf.Tensor)]
         if others:  # a TensorArray: tf.function returns it, no signature can
-            raise _TfExportRefusal(
+            raise ExportRefusal(
                 f"the call returns a {type(others[0]).__name__}, which is no tensor: "
                 "an exported signature returns tensors", "returns a non-tensor")
         self._leaves: list = [None] * len(leaves)
@@ -249,7 +229,7 @@ class _TfExportMode(Mode):
         raise NotImplementedError
 
     def declared_limit(self, exc: BaseException) -> Optional[str]:
-        why = _tfx_limit(exc, self.limits)
+        why = limit_in(exc, self.limits)
         if why is None:
             # Every export traces the call with tf.function: what graph mode
             # declares it cannot express, no export can carry either.
@@ -426,7 +406,7 @@ def _tfx_ort_array(t: Any) -> Any:
         return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else b,
                             otypes=[object])(a)
     except UnicodeDecodeError:
-        raise _TfExportRefusal("onnxruntime takes string tensors as text; this tf.string "
+        raise ExportRefusal("onnxruntime takes string tensors as text; this tf.string "
                                "input is not UTF-8", "a tf.string input that is not UTF-8")
 
 
@@ -463,7 +443,7 @@ class TfOnnx(_TfExportMode):
             # the model would compute something else.
             if any(t.dtype == tf.bfloat16 for op in concrete.graph.get_operations()
                    for t in op.outputs):
-                raise _TfExportRefusal("tf2onnx converts bfloat16 tensors to float16",
+                raise ExportRefusal("tf2onnx converts bfloat16 tensors to float16",
                                        "bfloat16 (tf2onnx makes it float16)")
             with _tfx_quiet_tf2onnx() as log:
                 proto, _ = tf2onnx.convert.from_function(module.seamfuzz_call,
@@ -471,7 +451,7 @@ class TfOnnx(_TfExportMode):
             foreign = _tfx_foreign_ops(proto.graph)
             if foreign:
                 detail = "; ".join(log.unsupported[:3] + [str(e) for e in log.failures[:3]])
-                raise _TfExportRefusal(
+                raise ExportRefusal(
                     f"tf2onnx left TensorFlow op(s) {', '.join(sorted(set(foreign)))} "
                     f"unconverted" + (f" ({detail})" if detail else ""),
                     "an op tf2onnx does not convert") from (

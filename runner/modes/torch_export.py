@@ -36,16 +36,18 @@ import numpy as np
 
 from infra.dtypes import is_torch_bitcast, same_width_int, storage_dtype
 from runner.modes.base import (
+    ExportRefusal,
     Exported,
-    stage_of,
     Mode,
     ModeSpec,
     ModeUsageError,
     Option,
     Stage,
     import_dotted,
+    limit_in,
     root_causes,
     stage,
+    stage_of,
 )
 
 __all__ = ["TorchAoti", "TorchExport", "TorchOnnx"]
@@ -83,27 +85,6 @@ _PTX_REFERENCE_LIMITS = (
     ("No registered schema for operator", "an op the ONNX reference does not know"),
     ("is unknown, known functions", "an op the ONNX reference does not know"),
 )
-
-
-class _PtxRefusal(NotImplementedError):
-    """This export path cannot carry the call (an in-place write to an input
-    under ONNX, a dtype it has no type for); ``why`` is the limit the mode
-    declares."""
-
-    def __init__(self, message: str = "", why: str = "") -> None:
-        super().__init__(message)
-        self.why = why or message
-
-
-def _ptx_limit(exc: BaseException, table: tuple[tuple[str, str], ...]) -> Optional[str]:
-    for e in root_causes(exc):
-        if isinstance(e, _PtxRefusal):
-            return e.why
-        text = str(e)
-        for marker, why in table:
-            if marker in text:
-                return why
-    return None
 
 
 def _ptx_onnx_conversion_limit(exc: BaseException) -> Optional[str]:
@@ -594,7 +575,7 @@ class TorchOnnx(_TorchExportMode):
             written = sorted({*sig.user_inputs_to_mutate.values(),
                               *sig.buffers_to_mutate.values()})
             if written:
-                raise _PtxRefusal(
+                raise ExportRefusal(
                     f"the call writes to its input(s) {', '.join(written)}: an ONNX graph "
                     "cannot, it drops the write", "an in-place write to an input (ONNX has none)")
             model = program.model_proto
@@ -667,4 +648,4 @@ class TorchOnnx(_TorchExportMode):
     def declared_limit(self, exc: BaseException) -> Optional[str]:
         table = _PTX_REFERENCE_LIMITS if self.runtime == "reference" else _PTX_ORT_LIMITS
         return _ptx_capture_limit(exc) or _ptx_onnx_conversion_limit(exc) or \
-            _ptx_limit(exc, table)
+            limit_in(exc, table)

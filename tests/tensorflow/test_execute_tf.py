@@ -5,37 +5,19 @@ keras layer record agrees, string tensors are handled."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 import tensorflow as tf
 
-from miner.apiindex import load_or_build
 from runner.check import record_from_expression
 from runner.contract import VerdictKind
 from runner.dispatch import judge_case
-from runner.execute import CaseResult, CaseTask, init_worker, run_case
+from runner.execute import CaseResult, CaseTask, run_case
 from runner.observation import Outcome
 
+pytestmark = pytest.mark.usefixtures("tf_worker")
+
 MODES = ("tf.eager", "tf.function", "tf.xla")
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_or_build()
-
-
-@pytest.fixture(autouse=True)
-def tf_worker(monkeypatch, tmp_path):
-    """This process as a tensorflow worker; the working directory and the
-    environment init_worker changes are put back after."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "TF_CPP_MIN_LOG_LEVEL"):
-        monkeypatch.delenv(var, raising=False)
-    init_worker("tensorflow")
-    yield
 
 
 def case(index, expr: str, modes=MODES, seed: int = 0) -> tuple[CaseTask, CaseResult]:

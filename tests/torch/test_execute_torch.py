@@ -14,19 +14,19 @@ import dataclasses
 import errno
 import math
 import os
-import tempfile
 
 import numpy as np
 import pytest
 import torch
 
-from miner.apiindex import load_or_build
 from runner.check import record_from_expression
 from runner.contract import Boundary, VerdictKind, judge
 from runner.dispatch import judge_case
-from runner.execute import CaseResult, CaseTask, init_worker, run_case
+from runner.execute import CaseResult, CaseTask, run_case
 from infra.sandbox import SANDBOX_ENV
 from runner.observation import ArrayLeaf, Outcome
+
+pytestmark = pytest.mark.usefixtures("torch_worker")
 
 EAGER = "torch.eager"
 AOT = "torch.compile:backend=aot_eager"
@@ -56,26 +56,6 @@ def read_only_backend(gm, example_inputs):
 
 
 READ_ONLY = f"torch.compile:backend={__name__}:read_only_backend"
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_or_build()
-
-
-@pytest.fixture(autouse=True)
-def torch_worker(monkeypatch, tmp_path):
-    """This process as a torch worker; what init_worker changes globally
-    (working directory, environment, thread count) is put back after."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "TF_CPP_MIN_LOG_LEVEL"):
-        monkeypatch.delenv(var, raising=False)
-    threads = torch.get_num_threads()
-    init_worker("torch")
-    yield
-    torch.set_num_threads(threads)
 
 
 def case(index, expr: str, modes=(EAGER, AOT), seed: int = 0) -> tuple[CaseTask, CaseResult]:

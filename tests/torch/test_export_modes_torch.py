@@ -9,18 +9,17 @@ compiles cost seconds each, so this file makes two.
 
 from __future__ import annotations
 
-import tempfile
-
 import pytest
 import torch
 
-from miner.apiindex import load_or_build
 from runner.check import record_from_expression
 from runner.contract import VerdictKind
 from runner.dispatch import judge_case
-from runner.execute import CaseResult, CaseTask, init_worker, run_case
+from runner.execute import CaseResult, CaseTask, run_case
 from runner.modes import load_mode, mode_class, parse_mode
 from runner.observation import Outcome, SeqNode
+
+pytestmark = pytest.mark.usefixtures("torch_worker")
 
 EAGER = "torch.eager"
 EXPORT = "torch.export"
@@ -32,26 +31,6 @@ OPENVINO = "torch.compile:backend=openvino"
 
 #: The modes that export in well under a second (no AOTInductor).
 QUICK = (EXPORT, DECOMPOSED, ONNX, ONNX_REF, OPENVINO)
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_or_build()
-
-
-@pytest.fixture(autouse=True)
-def torch_worker(monkeypatch, tmp_path):
-    """This process as a torch worker; what init_worker changes globally
-    (working directory, environment, thread count) is put back after."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "TF_CPP_MIN_LOG_LEVEL"):
-        monkeypatch.delenv(var, raising=False)
-    threads = torch.get_num_threads()
-    init_worker("torch")
-    yield
-    torch.set_num_threads(threads)
 
 
 def case(index, expr: str, modes, seed: int = 0) -> tuple[CaseTask, CaseResult]:
