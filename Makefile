@@ -27,9 +27,10 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 # The demo mines the installed libraries' doc examples and the seed snippets,
-# shows the most used APIs, runs a fuzzing campaign of a few minutes over a
-# few APIs in torch.compile, tf.function and XLA and through one export
-# boundary per framework (ONNX for torch, TFLite for tensorflow), triages what broke
+# resolves what mining left unknown, shows the most used APIs, runs a fuzzing
+# campaign of a few minutes over a few APIs in torch.compile, tf.function and
+# XLA and through one export boundary per framework (ONNX for torch, TFLite
+# for tensorflow), triages what broke
 # (clusters, the axis that flips each, shrunk cases, reproducers) and writes
 # the report.
 DEMO_APIS := torch.nn.MultiLabelMarginLoss torch.cumsum torch.softmax torch.sort \
@@ -38,6 +39,7 @@ DEMO_OUT := results/demo
 
 demo: venv
 	$(VENV)/bin/seamfuzz mine snippets/seeds --docs torch tensorflow
+	$(VENV)/bin/seamfuzz resolve
 	$(VENV)/bin/seamfuzz apis --top 15
 	$(VENV)/bin/seamfuzz fuzz --api $(DEMO_APIS) \
 		--modes torch.compile,torch.onnx,tf.function,tf.xla,tf.lite \

@@ -55,6 +55,7 @@ __all__ = [
     "Provenance",
     "SECTIONS",
     "SPECIAL_VALUES",
+    "SYNTHESIZED",
     "Seq",
     "Slot",
     "Special",
@@ -83,6 +84,9 @@ __all__ = [
 
 #: Provenance entries kept per record; occurrences are counted without limit.
 MAX_PROVENANCE = 8
+#: The corpus name of records no code called, built from a schema.
+SYNTHESIZED = "synthesized"
+
 
 
 class Framework(str, enum.Enum):
@@ -494,6 +498,13 @@ class CallRecord:
     occurrences: int = 1
     #: Where it was seen (at most :data:`MAX_PROVENANCE` entries).
     provenance: tuple[Provenance, ...] = ()
+    #: Where values that mining left unknown came from: ``(slot, origin)``
+    #: pairs, the slot written ``args[0]/1`` (section, index, child path) and
+    #: the origin one of ``schema``, ``shape-solved``, ``flowed``,
+    #: ``borrowed``, ``synthesized`` (see :mod:`runner.solve`).  A slot not
+    #: listed was mined.  Not part of the identity: the call is the same
+    #: whoever found its values.
+    origins: tuple[tuple[str, str], ...] = ()
     #: Cache of :attr:`id` (not part of equality).
     _id: str = field(default="", init=False, repr=False, compare=False)
 
@@ -538,6 +549,8 @@ class CallRecord:
                 **self._fields(),
                 "occurrences": self.occurrences + other.occurrences,
                 "provenance": prov[:MAX_PROVENANCE],
+                # The version with more of its values mined speaks for both.
+                "origins": min(self.origins, other.origins, key=len),
             }
         )
 
@@ -561,7 +574,15 @@ class CallRecord:
         out = self.identity()
         out["occurrences"] = self.occurrences
         out["provenance"] = [[p.corpus, p.file, p.line] for p in self.provenance]
+        if self.origins:
+            out["origins"] = [[k, o] for k, o in self.origins]
         return out
+
+    @property
+    def synthesized(self) -> bool:
+        """Whether no code called this: the record was built from the API's
+        schema alone (:func:`runner.solve.skeleton`)."""
+        return any(p.corpus == SYNTHESIZED for p in self.provenance)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "CallRecord":
@@ -581,6 +602,7 @@ class CallRecord:
                 provenance=tuple(
                     Provenance(str(c), str(f), int(n)) for c, f, n in obj.get("provenance", ())
                 ),
+                origins=tuple((str(k), str(o)) for k, o in obj.get("origins", ())),
             )
         except (KeyError, TypeError, OverflowError) as exc:  # int(1e999) overflows
             raise ValueError(f"malformed call record: {exc!r}") from exc

@@ -15,6 +15,11 @@ Schema (version :data:`SCHEMA_VERSION`)::
           records, mined_at)                 failed); records = calls mined
     contributions(file_key, record_id,       how often one file contains one
                   count, provenance)         record, and where (capped)
+    resolutions(record_id PRIMARY KEY, api,  what resolution (runner.solve)
+                framework, stamp, solved,    made of a record with unknowns:
+                attempts, seconds, reason)   the solved record's JSON or why
+                                             not, stamped with the library
+                                             versions it was solved against
 
 Note [Why contributions are per file]
     A record's occurrence count is a sum over files, not a counter that is
@@ -58,6 +63,7 @@ __all__ = [
     "ApiStat",
     "CorpusStore",
     "FileEntry",
+    "Resolution",
 ]
 
 #: Where ``seamfuzz mine`` writes when no store is named (relative to the
@@ -76,6 +82,13 @@ _MARKER = "corpus"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 30_000
 
+_RESOLUTIONS = (
+    "CREATE TABLE IF NOT EXISTS resolutions ("
+    " record_id TEXT PRIMARY KEY, api TEXT NOT NULL, framework TEXT NOT NULL,"
+    " stamp TEXT NOT NULL, solved TEXT, attempts INTEGER NOT NULL, seconds REAL NOT NULL,"
+    " reason TEXT NOT NULL)"
+)
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE IF NOT EXISTS records ("
@@ -88,6 +101,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS contributions ("
     " file_key TEXT NOT NULL, record_id TEXT NOT NULL, count INTEGER NOT NULL,"
     " provenance TEXT NOT NULL, PRIMARY KEY (file_key, record_id))",
+    _RESOLUTIONS,
     "CREATE INDEX IF NOT EXISTS records_api ON records (api)",
     "CREATE INDEX IF NOT EXISTS contributions_record ON contributions (record_id)",
 )
@@ -116,6 +130,24 @@ class FileEntry:
         if self.status not in FILE_STATUSES:
             raise ValueError(f"file status must be one of {FILE_STATUSES}, got {self.status!r}")
         object.__setattr__(self, "records", tuple(self.records))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What resolving one record's unknowns gave (:mod:`runner.solve`)."""
+
+    record_id: str
+    api: str
+    framework: str
+    #: The library versions and solver format it was solved against; a
+    #: resolution of another stamp is stale and solved again.
+    stamp: str
+    #: The record with every unknown filled, or None when none was found.
+    solved: CallRecord | None
+    attempts: int
+    seconds: float
+    #: Why it was not solved ("" when it was).
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +218,12 @@ class CorpusStore(SqliteStore):
                         "INSERT INTO meta (key, value) VALUES (?, ?)",
                         [(_MARKER_KEY, _MARKER), ("schema_version", SCHEMA_VERSION)],
                     )
+        else:
+            # Stores written before resolution existed gain its table.
+            try:
+                conn.execute(_RESOLUTIONS)
+            except sqlite3.OperationalError:  # read-only: nothing resolved there
+                pass
 
     def _check(self) -> bool:
         """False for an empty database; True for a corpus store of our
@@ -311,12 +349,15 @@ class CorpusStore(SqliteStore):
     # -- reading ------------------------------------------------------------
 
     def records(
-        self, *, api: str | None = None, framework: str | None = None
+        self, *, api: str | None = None, framework: str | None = None,
+        resolved: bool = False,
     ) -> Iterator[CallRecord]:
         """Each distinct record once, ordered by api then id, with its
         occurrences summed over all files and its provenance merged (see
         Note [Provenance order]).  ``api`` may be an fnmatch-style pattern
-        (``torch.nn.*``, ``tf.math.[!a]*``).
+        (``torch.nn.*``, ``tf.math.[!a]*``).  With ``resolved``, a record
+        whose unknowns were solved (:meth:`put_resolutions`) comes as its
+        solved version, with its own occurrences and provenance.
 
         The rows are streamed: finish iterating before writing to the store.
         """
@@ -327,19 +368,21 @@ class CorpusStore(SqliteStore):
         if framework is not None:
             where.append("r.framework = ?")
             params.append(framework)
+        solved_col = "s.solved" if resolved else "NULL"
         rows = self._conn.execute(
-            "SELECT r.id, r.body, c.count, c.provenance"
+            f"SELECT r.id, r.body, c.count, c.provenance, {solved_col}"
             " FROM records AS r JOIN contributions AS c ON c.record_id = r.id"
+            + (" LEFT JOIN resolutions AS s ON s.record_id = r.id" if resolved else "")
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY r.api, r.id",
             params,
         )
         for _, group in groupby(rows, key=lambda row: row[0]):
-            total, places, body = 0, set(), ""
-            for _, body, count, provenance in group:
+            total, places, body, solved = 0, set(), "", None
+            for _, body, count, provenance, solved in group:
                 total += count
                 places.update(Provenance(c, f, n) for c, f, n in json.loads(provenance))
-            record = json.loads(body)
+            record = json.loads(solved or body)
             record["occurrences"] = total
             record["provenance"] = _places_to_json(places)
             yield CallRecord.from_json(record)
@@ -364,6 +407,28 @@ class CorpusStore(SqliteStore):
             record["occurrences"] = total
             out.append(CallRecord.from_json(record))
         return out
+
+    def put_resolutions(self, items: Iterable[Resolution]) -> int:
+        """Store what resolution made of records (replacing older results
+        for them); returns how many were written."""
+        rows = [(r.record_id, r.api, r.framework, r.stamp,
+                 _dumps(r.solved.to_json()) if r.solved is not None else None,
+                 r.attempts, r.seconds, r.reason) for r in items]
+        with self._write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             rows)
+        return len(rows)
+
+    def resolutions(self, *, framework: str | None = None) -> dict[str, Resolution]:
+        """Every stored resolution, by record id."""
+        rows = self._conn.execute(
+            "SELECT record_id, api, framework, stamp, solved, attempts, seconds, reason"
+            " FROM resolutions" + (" WHERE framework = ?" if framework else ""),
+            (framework,) if framework else ())
+        return {rid: Resolution(rid, api, fw, stamp,
+                                CallRecord.from_json(json.loads(solved)) if solved else None,
+                                attempts, seconds, reason)
+                for rid, api, fw, stamp, solved, attempts, seconds, reason in rows}
 
     def api_stats(self) -> list[ApiStat]:
         """Every API with its distinct records and total occurrences, the most

@@ -23,13 +23,14 @@ from miner.records import (
     TensorSpec,
     Value,
 )
+from miner.schema import ArgKind, ArgSchema
 from mutator.base import MutationContext, Operator, Slot, named_slots, walk
 from mutator.borrow import convert_value
 from mutator.signatures import ApiSignature, Param
 from mutator.space import dtypes_of
 from mutator.tensors import known_shape
 
-__all__ = ["OPERATORS", "AddOptional", "DropOptional", "InPlace", "OutVariant"]
+__all__ = ["OPERATORS", "AddOptional", "DropOptional", "InPlace", "OutVariant", "Overload"]
 
 #: Parameters never added: the output buffer has its own operator; names
 #: and devices change nothing worth testing or leave the device.
@@ -256,4 +257,117 @@ class OutVariant(Operator):
         return dataclasses.replace(record, kwargs=record.kwargs + (("out", out),))
 
 
-OPERATORS: tuple[Operator, ...] = (DropOptional(), AddOptional(), InPlace(), OutVariant())
+def _rank(record: CallRecord) -> int | None:
+    first = _first_tensor(record)
+    return None if first is None else len(first[1].shape)
+
+
+def _typed_value(arg: ArgSchema, record: CallRecord, rng: random.Random,
+                 required: bool) -> Value | None:
+    """A value for a parameter the call leaves out, from its schema: a
+    valid dimension of the first tensor for ``dim``-like parameters, an int
+    list of the declared length, the flag opposite to its default, a dtype
+    of the allowed set; None when the schema says too little."""
+    kind, name = arg.kind, arg.name
+    rank = _rank(record)
+    dims = name in ("dim", "axis", "dims", "axes") or name.endswith("_dim")
+    if kind is ArgKind.INT_LIST and dims:
+        if not rank:
+            return None
+        n = max(1, min(arg.length or rng.choice([1, 1, 2]), rank))
+        chosen = sorted(rng.sample(range(rank), n))
+        return Seq("list", tuple(Literal(d - rank if rng.random() < 0.3 else d)
+                                 for d in chosen))
+    if kind is ArgKind.INT and dims:
+        if not rank:
+            return None
+        return Literal(rng.randrange(-rank, rank))
+    if kind is ArgKind.BOOL:
+        d = arg.default
+        if isinstance(d, Literal) and isinstance(d.value, bool):
+            return Literal(not d.value)
+        return Literal(rng.random() < 0.5)
+    if kind is ArgKind.DTYPE:
+        names = [n for n in (arg.dtypes or dtypes_of(record.framework, "float")) if n]
+        return DType(record.framework, rng.choice(names)) if names else None
+    if kind is ArgKind.TENSOR and required:
+        first = _first_tensor(record)
+        return None if first is None else first[1]
+    if kind is ArgKind.INT:
+        d = arg.default
+        if isinstance(d, Literal) and type(d.value) is int:
+            return Literal(d.value + rng.choice([1, 2]))
+        return Literal(rng.choice([1, 2])) if required else None
+    if kind is ArgKind.INT_LIST and arg.length:
+        return Seq("list", (Literal(rng.choice([1, 2])),) * arg.length) if required else None
+    if kind in (ArgKind.FLOAT, ArgKind.SCALAR):
+        d = arg.default
+        if isinstance(d, Literal) and isinstance(d.value, (int, float)) and \
+                not isinstance(d.value, bool):
+            return Literal(float(d.value) * 2 or 0.5)
+        return Literal(0.5) if required else None
+    return None
+
+
+class Overload(Operator):
+    """The call is moved to another overload of its API (from the schema,
+    :mod:`miner.schema`): the parameters it requires that the call does
+    not pass are added with values of their declared type, and one or two
+    of its optional ones with a value other than the default.  So a
+    ``torch.sum(x)`` seen in code is also tried as ``torch.sum(x, dim=[1],
+    keepdim=True)``, an overload no record mentions."""
+
+    name = "signature.overload"
+    family = "signature"
+
+    def do_apply(
+        self, record: CallRecord, rng: random.Random, ctx: MutationContext
+    ) -> CallRecord | None:
+        schema = ctx.schema(record)
+        if schema is None or not schema.overloads:
+            return None
+        args_section, kwargs_section = "args", "kwargs"
+        if record.kind is CallKind.MODULE:
+            return None  # a module's overloads are its forward's: one
+        offset = 1 if record.kind is CallKind.METHOD else 0
+        n_pos = len(record.args) - offset
+        passed = {k for k, _ in record.kwargs}
+        overloads = list(schema.overloads)
+        rng.shuffle(overloads)
+        for o in overloads:
+            positional = [a for a in o.args if not a.keyword_only]
+            if n_pos > len(positional) and not o.var_positional:
+                continue
+            names = {a.name for a in o.args}
+            if not passed <= names and not o.var_keyword:
+                continue
+            bound = {a.name for a in positional[:n_pos]} | passed
+            free = [a for a in o.args if a.name not in bound and a.name not in _NOT_ADDED
+                    and not a.mutates]
+            required = [a for a in free if not a.has_default]
+            optional = [a for a in free if a.has_default]
+            added: list[tuple[str, Value]] = []
+            ok = True
+            for a in required:
+                v = _typed_value(a, record, rng, True)
+                if v is None:
+                    ok = False
+                    break
+                added.append((a.name, v))
+            if not ok:
+                continue
+            rng.shuffle(optional)
+            for a in optional[: rng.choice([1, 1, 2])]:
+                v = _typed_value(a, record, rng, False)
+                if v is not None:
+                    added.append((a.name, v))
+            if not added:
+                continue
+            kwargs = getattr(record, kwargs_section) + tuple(added)
+            return dataclasses.replace(record, **{args_section: record.args,
+                                                  kwargs_section: kwargs})
+        return None
+
+
+OPERATORS: tuple[Operator, ...] = (DropOptional(), AddOptional(), InPlace(), OutVariant(),
+                                   Overload())

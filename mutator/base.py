@@ -11,6 +11,8 @@ randomness comes from the ``random.Random`` passed in.
 
 from __future__ import annotations
 
+from typing import Any
+
 import abc
 import json
 import random
@@ -184,9 +186,15 @@ class MutationContext:
     max_elements: int = DEFAULT_MAX_ELEMENTS
     #: Whether the installed libraries have an API (in-place variants).
     has_api: Callable[[str], bool] = _no_api
+    #: ``(api, kind)`` -> schema: every overload, typed (:mod:`miner.schema`).
+    schemas: Mapping[tuple[str, str], Any] = field(default_factory=dict)
 
     def signature(self, record: CallRecord) -> ApiSignature | None:
         return signature_for(self.signatures, record)
+
+    def schema(self, record: CallRecord) -> Any:
+        """The schema of ``record``'s API for its kind of call, or None."""
+        return self.schemas.get((record.api, record.kind.value))
 
 
 # ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from infra.errors import InvalidArgument
 from miner.records import CallRecord
@@ -201,6 +202,7 @@ class Mutator:
         has_api: Callable[[str], bool] | None = None,
         operators: Sequence[Operator] | None = None,
         max_attempts: int = MAX_ATTEMPTS,
+        schemas: Mapping[tuple[str, str], Any] | None = None,
     ) -> None:
         _check_type(int, seed, "seed")
         _check_type(int, max_elements, "max_elements")
@@ -244,6 +246,7 @@ class Mutator:
             pool=BorrowPool.build({a: s.seeds for a, s in self._states.items()}, sigs),
             max_elements=max_elements,
             has_api=has_api if has_api is not None else (lambda name: False),
+            schemas=dict(schemas or {}),
         )
 
     # -- generation ----------------------------------------------------------

@@ -22,7 +22,8 @@ from mutator.base import (
 from mutator.space import CATEGORIES, dtype_kind, dtypes_of
 from mutator.tensors import with_dtype
 
-__all__ = ["OPERATORS", "AllTensorsDtype", "DtypeArgument", "TensorDtype", "TensorPrecision"]
+__all__ = ["OPERATORS", "AllTensorsDtype", "AllowedDtype", "DtypeArgument", "TensorDtype",
+           "TensorPrecision"]
 
 
 def draw_dtype(framework: str, current: str, rng: random.Random) -> str | None:
@@ -112,6 +113,66 @@ class DtypeArgument(Operator):
         return first_of(rng, slots, attempt)
 
 
+def _typed_tensors(record: CallRecord, schema: object) -> list[tuple[object, TensorSpec, tuple]]:
+    """Top-level tensor arguments with the dtypes their parameter allows
+    (in the first overload that names it), when the schema says."""
+    from miner.records import CallKind, Slot
+
+    overloads = getattr(schema, "overloads", ()) or ()
+    out = []
+    offset = 1 if record.kind is CallKind.METHOD else 0
+    for i, v in enumerate(record.args):
+        if isinstance(v, TensorSpec) and i >= offset:
+            for o in overloads:
+                a = o.positional(i - offset)
+                if a is not None and a.dtypes:
+                    out.append((Slot("args", i), v, a.dtypes))
+                    break
+    for i, (name, v) in enumerate(record.kwargs):
+        if isinstance(v, TensorSpec):
+            for o in overloads:
+                a = o.arg(name)
+                if a is not None and a.dtypes:
+                    out.append((Slot("kwargs", i), v, a.dtypes))
+                    break
+    return out
+
+
+class AllowedDtype(Operator):
+    """The tensors of one of the op's type attributes (those whose
+    parameters allow the same dtypes, from the schema's OpDef) take
+    together a dtype the op allows, or, one time in four, one just outside
+    the set (a dtype of an allowed kind the op leaves out, else any other):
+    the edge of the op's domain, where kernels and compilers disagree on
+    what to accept."""
+
+    name = "dtype.allowed"
+    family = "dtype"
+
+    def do_apply(
+        self, record: CallRecord, rng: random.Random, ctx: MutationContext
+    ) -> CallRecord | None:
+        typed = [t for t in _typed_tensors(record, ctx.schema(record))
+                 if dtypes_of(t[1].framework)]
+        if not typed:
+            return None
+        _, first, allowed = rng.choice(typed)
+        mutable = set(dtypes_of(first.framework))
+        inside = [d for d in allowed if d in mutable and d != first.dtype]
+        kinds = {dtype_kind(d) for d in allowed if d in mutable}
+        outside = [d for d in sorted(mutable - set(allowed)) if dtype_kind(d) in kinds] or \
+            sorted(mutable - set(allowed))
+        pool = outside if (rng.random() < 0.25 and outside) or not inside else inside
+        if not pool:
+            return None
+        new = rng.choice(pool)
+        out = record
+        for slot, v, dts in typed:
+            if dts == allowed:
+                out = put_value(out, slot, with_dtype(v, new))
+        return out
+
+
 OPERATORS: tuple[Operator, ...] = (
-    TensorDtype(), TensorPrecision(), AllTensorsDtype(), DtypeArgument(),
+    TensorDtype(), TensorPrecision(), AllTensorsDtype(), DtypeArgument(), AllowedDtype(),
 )

@@ -41,6 +41,7 @@ from typing import Any
 
 from infra.errors import InvalidArgument
 from infra.pool import TaskFailure, WorkerPool
+from infra.sandbox import no_sandbox, probe
 from miner.records import (
     CallKind,
     DType,
@@ -455,9 +456,12 @@ def _run_child(framework: str, items: list[tuple[str, str]]) -> _Cached:
     batches = [
         (framework, tuple(items[i : i + _BATCH])) for i in range(0, len(items), _BATCH)
     ]
+    # Importing the libraries writes to $HOME (keras.json): in the sandbox
+    # where there is one, the child gets a home of its own.
     with WorkerPool(
         _inspect_batch, jobs=1, timeout=_BATCH_TIMEOUT_S,
         initializer=_init_child, initargs=(framework,),
+        sandbox=probe().sandbox or no_sandbox(),
     ) as pool:
         for task, result in pool.imap_unordered(batches):
             if isinstance(result, TaskFailure):

@@ -62,6 +62,12 @@ def select_records(records: Iterable[CallRecord], patterns: Sequence[str], index
     the :class:`~miner.apiindex.ApiIndex` ``index``."""
     if not patterns:
         return list(records)
+    canon = canonical_patterns(patterns, index)
+    return [r for r in records if any(fnmatch.fnmatchcase(r.api, p) for p in canon)]
+
+
+def canonical_patterns(patterns: Sequence[str], index: Any = None) -> list[str]:
+    """``patterns`` plus the canonical name of each that is a public alias."""
     canon = []
     for p in patterns:
         canon.append(p)
@@ -69,7 +75,7 @@ def select_records(records: Iterable[CallRecord], patterns: Sequence[str], index
             sym = index.lookup_name(p)
             if sym is not None:
                 canon.append(sym.canonical)
-    return [r for r in records if any(fnmatch.fnmatchcase(r.api, p) for p in canon)]
+    return canon
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,12 @@ tf.function, XLA, another device, your own backend) returns something other
 than what eager mode returns.
 
 Stages: `mine` reads code statically and records how torch and tensorflow
-APIs are really called; `apis` lists what was mined; `check` runs one call in
-several modes and judges each against the reference; `run` does that for
-every mined call and stores the results.
+APIs are really called; `resolve` fills, by asking the library, what mining
+could not tell (a tensor that came from a parameter); `apis` lists what was
+mined (`--all`: the whole public surface, with synthesized cases); `check`
+runs one call in several modes and judges each against the reference; `run`
+does that for every mined call; `fuzz` adds mutants; `triage` and `report`
+explain what broke.
 """
 
 MODES_HELP = """comma-separated mode specs NAME[:key=value,...] (the modes are listed
@@ -157,6 +160,86 @@ def _print_mine_summary(s: Any, out: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# resolve
+# ---------------------------------------------------------------------------
+
+
+def _add_resolve(sub: Any) -> None:
+    p = sub.add_parser(
+        "resolve", formatter_class=_Formatter,
+        help="fill what mining left unknown by asking the library (sandboxed)",
+        description="""\
+Static mining knows which API a line calls and its literals, but a tensor
+that comes from a function parameter is unknown, and a record holding an
+unknown cannot run.  `resolve` fills each unknown with a value the library
+accepts: types come from the API's schema (torch's aten overloads,
+TensorFlow's OpDefs, Python signatures), shapes and dtypes are searched
+from what the record already knows (a Linear's in_features, a convolution
+weight's channels) and from values other records passed for the same
+parameter, and each candidate is tried by running the call on small inputs
+in the reference mode, in sandboxed workers.  Every filled value keeps its
+origin (schema, shape-solved, flowed, borrowed), which cases and reports
+show.  Results are stored in the corpus store, per library version; a
+second run only solves what is new.  `run` and `fuzz` use them.""",
+        epilog="examples:\n  seamfuzz mine path/to/project && seamfuzz resolve\n"
+               "  seamfuzz resolve --corpus my.sqlite --framework torch --json",
+    )
+    p.add_argument("--corpus", default=DEFAULT_CORPUS, metavar="STORE", help="corpus store")
+    p.add_argument("--framework", choices=["torch", "tensorflow"],
+                   help="only this framework's records")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="worker processes per framework (0: one per core)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _add_sandbox_flag(p)
+    p.set_defaults(func=cmd_resolve)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from miner.store import CorpusStore
+    from seamfuzz.resolving import resolve_corpus
+
+    if args.jobs < 0:
+        raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
+    if not os.path.exists(args.corpus):
+        raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
+    box = _sandbox_of(args)
+    frameworks = (args.framework,) if args.framework else ("torch", "tensorflow")
+    quiet = args.json and not sys.stderr.isatty()
+    with CorpusStore(args.corpus, create=False) as store, \
+            _progress(0, "resolving", quiet) as bar:
+        bar.unit = "record"
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.reset(total)
+            bar.update(done - bar.n)
+
+        summary = resolve_corpus(store, jobs=args.jobs or os.cpu_count() or 1, sandbox=box,
+                                 frameworks=frameworks, progress=progress)
+    if args.json:
+        print(json.dumps(summary.to_json()))
+        return 0
+    rows = [("records", summary.records), ("  with unknown arguments", summary.unknown),
+            ("  solved", summary.solved), ("    solved now", summary.solved_now),
+            ("  not solved", summary.unknown - summary.solved),
+            ("calls tried now", summary.attempts),
+            ("solver seconds per record",
+             f"{summary.solver_seconds / max(summary.solved_now + sum(summary.reasons.values()), 1):.3f}"),
+            ("seconds", f"{summary.seconds:.1f}")]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v:>10}")
+    if summary.origins:
+        print("\nfilled values by origin: " + ", ".join(
+            f"{o} {n}" for o, n in summary.origins.most_common()))
+    if summary.reasons:
+        print("not solved (last error of the search): " + ", ".join(
+            f"{r} {n}" for r, n in summary.reasons.most_common(8)))
+    print(f"\nstore: {args.corpus}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # apis
 # ---------------------------------------------------------------------------
 
@@ -174,8 +257,17 @@ def _add_apis(sub: Any) -> None:
                    help="only this framework's APIs")
     p.add_argument("--top", type=int, default=0, metavar="N",
                    help="show only the N most used (0: all)")
+    p.add_argument("--all", action="store_true",
+                   help="list the whole fuzzable public surface (functions, tensor methods "
+                        "and layers of the namespaces that compute on tensors), with mined "
+                        "and synthesized cases per API; synthesizes what the cache lacks "
+                        "(minutes, once per library version)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="with --all: worker processes per framework (0: one per core)")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {api, framework, records, occurrences}")
+                   help="print a JSON list of {api, framework, records, occurrences} "
+                        "(with --all also kind, synthesized, why)")
+    _add_sandbox_flag(p)
     p.set_defaults(func=cmd_apis)
 
 
@@ -184,6 +276,8 @@ def cmd_apis(args: argparse.Namespace) -> int:
 
     if args.top < 0:
         raise InvalidArgument(f"--top must be >= 0, got {args.top}")
+    if args.all:
+        return _apis_all(args)
     if not os.path.exists(args.corpus):
         raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
     with CorpusStore(args.corpus, create=False) as store:
@@ -202,6 +296,57 @@ def cmd_apis(args: argparse.Namespace) -> int:
     print(f"{'api':<{width}}  {'framework':<10}  {'records':>7}  {'occurrences':>11}")
     for s in stats:
         print(f"{s.api:<{width}}  {s.framework:<10}  {s.records:>7}  {s.occurrences:>11}")
+    return 0
+
+
+def _apis_all(args: argparse.Namespace) -> int:
+    from miner import apiindex
+    from miner.store import CorpusStore
+    from seamfuzz.resolving import public_surface, synthesize
+
+    if args.jobs < 0:
+        raise InvalidArgument(f"--jobs must be >= 0, got {args.jobs}")
+    box = _sandbox_of(args)
+    frameworks = (args.framework,) if args.framework else ("torch", "tensorflow")
+    mined: dict[str, tuple[int, int]] = {}
+    if os.path.exists(args.corpus):
+        with CorpusStore(args.corpus, create=False) as store:
+            mined = {s.api: (s.records, s.occurrences) for s in store.api_stats()}
+    index = apiindex.load_or_build()
+    surface = public_surface(index, frameworks)
+    quiet = args.json and not sys.stderr.isatty()
+    with _progress(0, "synthesizing", quiet) as bar:
+        bar.unit = "record"
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.reset(total)
+            bar.update(done - bar.n)
+
+        found, failed = synthesize(surface, jobs=args.jobs or os.cpu_count() or 1,
+                                   sandbox=box, progress=progress)
+    rows = []
+    for api, fw, kind in surface:
+        recs, occ = mined.get(api, (0, 0))
+        rows.append({"api": api, "framework": fw, "kind": kind, "records": recs,
+                     "occurrences": occ, "synthesized": len(found.get(api, ())),
+                     **({"why": failed[api]} if api in failed else {})})
+    rows.sort(key=lambda r: (-r["occurrences"], -r["synthesized"], r["api"]))
+    if args.json:
+        print(json.dumps(rows[: args.top] if args.top else rows))
+        return 0
+    shown = rows[: args.top] if args.top else rows
+    width = max([len(r["api"]) for r in shown] + [3])
+    print(f"{'api':<{width}}  {'framework':<10}  {'kind':<8}  {'mined':>5}  {'synthesized':>11}")
+    for r in shown:
+        print(f"{r['api']:<{width}}  {r['framework']:<10}  {r['kind']:<8}  {r['records']:>5}  "
+              f"{r['synthesized']:>11}")
+    for fw in frameworks:
+        mine = [r for r in rows if r["framework"] == fw]
+        with_case = sum(1 for r in mine if r["records"] or r["synthesized"])
+        print(f"\n{fw}: {len(mine)} public APIs, {sum(1 for r in mine if r['records'])} mined, "
+              f"{sum(1 for r in mine if r['synthesized'])} with a synthesized case, "
+              f"{with_case} with either")
     return 0
 
 
@@ -368,6 +513,10 @@ arguments.""",
     p.add_argument("--api", nargs="+", action="extend", default=[], metavar="GLOB",
                    help="only APIs matching these patterns (public aliases accepted; "
                         "repeatable)")
+    p.add_argument("--synthesized", action="store_true",
+                   help="also run synthesized cases (built from the API's schema and solved "
+                        "against the library) of every public API matching --api that has no "
+                        "mined record; without it only APIs named in full by --api get them")
     p.add_argument("--out", default=os.path.join("results", "run"), metavar="DIR",
                    help="campaign directory")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
@@ -393,12 +542,57 @@ def _campaign_inputs(args: argparse.Namespace, need_index: bool) -> tuple[Any, l
     if not os.path.exists(args.corpus):
         raise InvalidArgument(f"no corpus store at {args.corpus} (run `seamfuzz mine` first)")
     with CorpusStore(args.corpus, create=False) as corpus:
-        records = [r for r in corpus.records() if r.framework in modes]
-    index = apiindex.load_or_build() if (need_index or args.api) else None
+        records = [r for r in corpus.records(resolved=True) if r.framework in modes]
+    index = apiindex.load_or_build() if (need_index or args.api or args.synthesized) else None
     records = select_records(records, args.api, index)
+    if args.api or args.synthesized:
+        records += _synthesized_inputs(args, index, modes, {r.api for r in records})
     if not records:
         raise InvalidArgument("no records match" + (f" {args.api}" if args.api else ""))
+    from miner.records import is_resolved
+
+    unknown = sum(not all(is_resolved(v) for v in r.values()) for r in records)
+    if unknown and not args.json:
+        print(f"{unknown} of {len(records)} records still hold unknown arguments (they are "
+              "skipped); `seamfuzz resolve` fills what the library accepts", file=sys.stderr)
     return modes, records, index
+
+
+def _synthesized_inputs(args: argparse.Namespace, index: Any, modes: dict[str, Any],
+                        mined: set[str]) -> list:
+    """Synthesized records (after the mined ones) of the public APIs that
+    ``--api`` names, or with ``--synthesized`` of the whole public surface,
+    that have no mined record."""
+    import fnmatch
+
+    from seamfuzz.campaign import canonical_patterns
+    from seamfuzz.resolving import public_surface, synthesize
+
+    patterns = canonical_patterns(args.api, index) if args.api else ["*"]
+    surface = [item for item in public_surface(index, tuple(modes))
+               if item[0] not in mined and any(fnmatch.fnmatchcase(item[0], p)
+                                               for p in patterns)]
+    if not args.synthesized:
+        # Without --synthesized only names given in full are synthesized.
+        surface = [item for item in surface if item[0] in patterns]
+    if not surface:
+        return []
+    quiet = args.json and not sys.stderr.isatty()
+    with _progress(0, "synthesizing", quiet) as bar:
+        bar.unit = "record"
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.reset(total)
+            bar.update(done - bar.n)
+
+        found, failed = synthesize(surface, jobs=args.jobs or os.cpu_count() or 1,
+                                   sandbox=not args.no_sandbox, progress=progress)
+    if not quiet:
+        for api, why in sorted(failed.items()):
+            if api in patterns:
+                print(f"{api}: no synthesized case ({why})", file=sys.stderr)
+    return [r for api, _, _ in surface for r in found.get(api, ())]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -475,6 +669,10 @@ examples:
     p.add_argument("--api", nargs="+", action="extend", default=[], metavar="GLOB",
                    help="only APIs matching these patterns (public aliases accepted; "
                         "repeatable); default: every API in the corpus")
+    p.add_argument("--synthesized", action="store_true",
+                   help="also run synthesized cases (built from the API's schema and solved "
+                        "against the library) of every public API matching --api that has no "
+                        "mined record; without it only APIs named in full by --api get them")
     p.add_argument("--mutants", type=int, default=200, metavar="N",
                    help="mutants per API, on top of its mined records")
     p.add_argument("--seconds", type=float, default=0, metavar="S",
@@ -787,7 +985,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # main
 # ---------------------------------------------------------------------------
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_mine, _add_apis, _add_check, _add_run,
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_mine, _add_resolve, _add_apis, _add_check, _add_run,
                                                 _add_fuzz, _add_triage, _add_report,
                                                 _add_replay)
 

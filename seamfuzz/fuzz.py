@@ -71,6 +71,7 @@ def build_mutator(records: Sequence[CallRecord], index: Any, settings: FuzzSetti
     processes, cached) and the API index telling which in-place variants
     exist."""
     from mutator import Mutator
+    from miner.schema import collect_schemas
     from mutator.signatures import collect_signatures
 
     seeds: dict[str, list[CallRecord]] = {}
@@ -79,12 +80,14 @@ def build_mutator(records: Sequence[CallRecord], index: Any, settings: FuzzSetti
     order = order_apis(records)
     wanted = [(api, seeds[api][0].framework, seeds[api][0].kind.value) for api in order]
     signatures = collect_signatures(wanted)
+    schemas = collect_schemas(wanted)
 
     def has_api(name: str) -> bool:
         return index is not None and index.lookup_name(name) is not None
 
     return Mutator({api: seeds[api] for api in order}, signatures,
-                   max_elements=settings.max_elements, seed=settings.seed, has_api=has_api)
+                   max_elements=settings.max_elements, seed=settings.seed, has_api=has_api,
+                   schemas=schemas)
 
 
 def order_apis(records: Iterable[CallRecord]) -> list[str]:

@@ -14,6 +14,7 @@ import os
 import platform
 import shlex
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Sequence
 
@@ -31,7 +32,15 @@ from triage.attribute import attribute
 from triage.cluster import PILES, Cluster, Pile, Unjudged, cluster, dedup_ratio, piles
 from triage.known import KnownIssues
 from triage.probe import Probe, ProbeCase, ProbeResult
-from triage.report import ClusterRow, ReportData, ShrinkStats, Totals, example_for, row_for
+from triage.report import (
+    ClusterRow,
+    ReportData,
+    ShrinkStats,
+    Totals,
+    example_for,
+    origin_kind,
+    row_for,
+)
 from triage.shrink import shrink
 from triage.signature import BREAKING_KINDS, Finding
 
@@ -189,7 +198,8 @@ def report_data(store: CampaignStore, title: str = "") -> ReportData:
     fw = store.framework_counts()
     totals = Totals(apis=len(apis), cases=sum(a["cases"] for a in apis.values()),
                     valid=sum(a["valid"] for a in apis.values()),
-                    frameworks={k: (v["valid"], v["cases"]) for k, v in fw.items()})
+                    frameworks={k: (v["valid"], v["cases"]) for k, v in fw.items()},
+                    origins=Counter(origin_kind(c.record) for c in store.cases()))
     rows = [ClusterRow.from_stored(row) for row in store.clusters()]
     modes = [m for ms in (settings.get("modes") or {}).values() for m in ms]
     return ReportData(title=title or f"seamfuzz report: {store.dir}", settings=settings,

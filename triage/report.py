@@ -128,6 +128,10 @@ class Totals:
     valid: int
     #: framework -> (valid cases, cases).
     frameworks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Where cases' arguments came from: ``mined`` (all from code),
+    #: ``resolved`` (some filled by ``seamfuzz resolve``), ``synthesized``
+    #: (built from the schema) -> cases (see :func:`origin_of`).
+    origins: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def valid_rate(self) -> float:
@@ -157,14 +161,18 @@ class Example:
     detail: str = ""
     #: Why no reproducer could be written; "" when one was.
     repro_unsupported: str = ""
+    #: How much of the call came from real code (:func:`origin_of`).
+    origin: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-able dict (``repro_unsupported`` only when set)."""
+        """JSON-able dict (``repro_unsupported`` and ``origin`` only when set)."""
         out = {"call": self.call, "args": dict(self.args), "reference": self.reference,
                "target": self.target, "seed": int(self.seed), "case_id": self.case_id,
                "detail": self.detail}
         if self.repro_unsupported:
             out["repro_unsupported"] = self.repro_unsupported
+        if self.origin:
+            out["origin"] = self.origin
         return out
 
     @classmethod
@@ -178,7 +186,8 @@ class Example:
                        reference=str(obj.get("reference", "")),
                        target=str(obj.get("target", "")), seed=int(obj.get("seed") or 0),
                        case_id=str(obj.get("case_id", "")), detail=str(obj.get("detail", "")),
-                       repro_unsupported=str(obj.get("repro_unsupported", "")))
+                       repro_unsupported=str(obj.get("repro_unsupported", "")),
+                       origin=str(obj.get("origin", "")))
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed example: {exc!r}") from exc
 
@@ -482,6 +491,27 @@ def describe_observation(obs: Observation, path: str = "") -> str:
     return _cut(f"{o.value}: {obs.detail or obs.describe_error()}", _MAX_OBSERVED)
 
 
+def origin_kind(record: Any) -> str:
+    """``synthesized``, ``resolved`` or ``mined``: where a case's arguments
+    came from."""
+    if record.synthesized:
+        return "synthesized"
+    return "resolved" if record.origins else "mined"
+
+
+def origin_of(record: Any) -> str:
+    """One line saying how much of a call came from real code: all of it,
+    all but the values ``seamfuzz resolve`` filled (each with its origin),
+    or none (synthesized from the API's schema)."""
+    kind = origin_kind(record)
+    if kind == "synthesized":
+        return "synthesized from the API's schema (no mined call)"
+    if kind == "mined":
+        return "mined: every argument from code"
+    filled = ", ".join(f"{slot} {how}" for slot, how in record.origins)
+    return f"mined, {len(record.origins)} value(s) filled by resolution: {filled}"
+
+
 def example_for(f: Finding, call: str = "") -> Example:
     """The :class:`Example` of a finding (normally the cluster's
     representative, or its shrunk form): ``call`` defaults to
@@ -501,6 +531,7 @@ def example_for(f: Finding, call: str = "") -> Example:
         case_id=f.case_id,
         # The verdict's detail: known-issue message regexes search it.
         detail=_cut(f.detail, 1000),
+        origin=origin_of(f.record),
     )
 
 
@@ -655,6 +686,9 @@ def render_markdown(data: ReportData) -> str:
     out.append(f"**{t.apis} APIs, {t.cases} cases, {t.valid} valid "
                f"({_pct(t.valid, t.cases)})**" + (f" — {fw}" if fw else ""))
     out.append("")
+    if t.origins:
+        out.append("Arguments: " + _origins_line(t.origins))
+        out.append("")
     out.append(f"**{data.findings} findings in {len(data.clusters)} clusters** "
                f"({len(new)} new, {len(known)} known; "
                f"{dedup_ratio(data.findings, len(data.clusters)):.1f} findings per cluster)")
@@ -705,6 +739,14 @@ def render_markdown(data: ReportData) -> str:
 # ---------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------
+
+
+def _origins_line(origins: Mapping[str, int]) -> str:
+    labels = {"mined": "all from code", "resolved": "from code with values resolved",
+              "synthesized": "synthesized from schemas"}
+    total = sum(origins.values())
+    return ", ".join(f"{int(origins[k])} cases {labels[k]} ({_pct(int(origins[k]), total)})"
+                     for k in ("mined", "resolved", "synthesized") if origins.get(k))
 
 
 def _markdown_piles(piles: Sequence[Pile]) -> list[str]:
@@ -883,7 +925,9 @@ def _cluster_table(rows: Sequence[ClusterRow], known: bool) -> str:
             f'<div class="small muted mono">#{_e(r.id)}</div></td>'
             f'<td class="what"><div>{_e(_cut(summary, 400))}</div>{_observed(ex)}</td>'
             f'<td class="case"><code class="call">{_e(call)}</code>'
-            f'<div class="small muted">seed {_e(seed)}</div>{args_html}</td>'
+            f'<div class="small muted">seed {_e(seed)}</div>'
+            + (f'<div class="small muted origin">{_e(ex.origin)}</div>' if ex.origin else "")
+            + f'{args_html}</td>'
             f'<td>{_e(r.axis) if r.axis else "<span class=muted>—</span>"}</td>'
             f"<td class=num>{int(r.cases)}</td>"
             f'<td class="last">{last}</td></tr>'
@@ -1085,6 +1129,9 @@ def render_html(data: ReportData) -> str:
         _card("cases", str(int(t.cases))),
         _card("valid", _pct(t.valid, t.cases), f"{int(t.valid)} of {int(t.cases)} cases"
               + (f"<br>{fw_lines}" if fw_lines else "")),
+        *([_card("arguments from code",
+                 _pct(int(t.origins.get("mined", 0)), sum(t.origins.values())),
+                 _e(_origins_line(t.origins)))] if t.origins else []),
         _card("findings", str(data.findings),
               f"{dedup_ratio(data.findings, len(data.clusters)):.1f} per cluster"),
         _card("new clusters", str(len(new)),

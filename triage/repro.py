@@ -267,6 +267,12 @@ def _header(record: CallRecord, seed: int, modes: tuple[ModeSpec, ModeSpec], kin
                  + (f"; device {_comment(stamp.device, 80)}" if stamp.device else ""))
     if stamp.command:
         lines.append("found by:  " + _comment(stamp.command, 300))
+    if record.synthesized or record.origins:
+        # Say which arguments no code wrote (they came from `seamfuzz resolve`).
+        origin = ("synthesized from the API's schema" if record.synthesized else
+                  "filled by resolution: " + ", ".join(f"{k} {v}" for k, v in record.origins))
+        lines += textwrap.wrap("arguments: " + _comment(origin, 300), width=_WIDTH - 4,
+                               subsequent_indent=" " * 11)
     lines += textwrap.wrap("sandbox:   " + _comment(stamp.sandbox or "not recorded", 300),
                            width=_WIDTH - 4, subsequent_indent=" " * 11)
     lines += ["           (this script itself runs unconfined unless started by",

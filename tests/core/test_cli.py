@@ -14,7 +14,8 @@ def seamfuzz(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.mark.parametrize("cmd", [[], ["mine"], ["apis"], ["check"], ["run"], ["fuzz"],
+@pytest.mark.parametrize("cmd", [[], ["mine"], ["resolve"], ["apis"], ["check"], ["run"],
+                                 ["fuzz"],
                                  ["triage"], ["report"], ["replay"]])
 def test_help_explains_every_command(cmd):
     r = seamfuzz(*cmd, "--help")
@@ -61,6 +62,10 @@ def test_mine_table_lists_reasons(tmp_path):
     (["mine"], "nothing to mine"),
     (["mine", ".", "--jobs", "-1"], "--jobs"),
     (["apis", "--corpus", "missing.sqlite"], "no corpus store"),
+    (["apis", "--all", "--jobs", "-1"], "--jobs"),
+    (["resolve", "--corpus", "missing.sqlite"], "no corpus store"),
+    (["resolve", "--corpus", "notastore.sqlite"], "not an SQLite database"),
+    (["resolve", "--jobs", "-1"], "--jobs"),
     (["apis", "--corpus", "notastore.sqlite"], "not an SQLite database"),
     (["triage", "nowhere"], "no such campaign directory"),
     (["report", "."], "no campaign.sqlite here"),

@@ -42,6 +42,8 @@ from miner.records import (
     is_resolved,
     iter_values,
 )
+from miner.schema import ApiSchema, ArgKind, ArgSchema, Overload
+from mutator.dtypes import AllowedDtype
 from mutator import (
     DTYPES,
     FAMILIES,
@@ -167,6 +169,30 @@ SIGNATURES = {s.api: s for s in [
                  (req("units"), opt("activation", L(None)), opt("use_bias", L(True)))),
 ]}
 
+SCHEMAS = {(s.api, s.kind.value): s for s in [
+    # torch.softmax(input, dim, dtype) and an overload with half_to_float.
+    ApiSchema("torch.softmax", T, CallKind.FUNCTION, (
+        Overload("aten::softmax.int", (
+            ArgSchema("self", ArgKind.TENSOR), ArgSchema("dim", ArgKind.INT),
+            ArgSchema("dtype", ArgKind.DTYPE, optional=True, has_default=True,
+                      default=L(None))), "aten"),)),
+    ApiSchema("torch.abs", T, CallKind.FUNCTION, (
+        Overload("aten::abs", (ArgSchema("self", ArgKind.TENSOR),), "aten"),)),
+    ApiSchema("torch.clamp", T, CallKind.FUNCTION, (
+        Overload("aten::clamp", (
+            ArgSchema("self", ArgKind.TENSOR),
+            ArgSchema("min", ArgKind.SCALAR, optional=True, has_default=True, default=L(None)),
+            ArgSchema("max", ArgKind.SCALAR, optional=True, has_default=True, default=L(None))),
+            "aten"),)),
+    ApiSchema("tf.math.reduce_sum", TF, CallKind.FUNCTION, (
+        Overload("python", (
+            ArgSchema("input_tensor", ArgKind.TENSOR,
+                      dtypes=("float32", "float64", "int32", "int64")),
+            ArgSchema("axis", ArgKind.INT, optional=True, has_default=True, default=L(None)),
+            ArgSchema("keepdims", ArgKind.BOOL, has_default=True, default=L(False))),
+            "opdef"),)),
+]}
+
 HAS_API = frozenset({"torch.Tensor.add_", "torch.Tensor.cumsum_", "torch.abs_",
                      "torch.Tensor.abs_", "torch.Tensor.clamp_", "torch.nn.functional.relu_"})
 CAP = 4096
@@ -181,6 +207,7 @@ def by_api(records=SEEDS) -> dict[str, list[CallRecord]]:
 
 def make(seed: int = 1, records=SEEDS, **kw) -> Mutator:
     kw.setdefault("max_elements", CAP)
+    kw.setdefault("schemas", SCHEMAS)
     return Mutator(by_api(records), SIGNATURES, seed=seed, has_api=HAS_API.__contains__, **kw)
 
 
@@ -191,7 +218,7 @@ def all_mutants(m: Mutator, per_api: int) -> list[Mutant]:
 @pytest.fixture(scope="module")
 def corpus() -> list[Mutant]:
     """Many mutants of every seed, for the family tests."""
-    return all_mutants(make(seed=11), 120)
+    return all_mutants(make(seed=11), 160)
 
 
 def with_op(corpus: list[Mutant], prefix: str) -> list[Mutant]:
@@ -491,7 +518,7 @@ def test_layout_family(corpus):
 
 
 def test_borrow_family(corpus):
-    ms = [x for x in corpus if x.operators == ("borrow.same_name",)]
+    ms = [x for x in corpus if set(x.operators) == {"borrow.same_name"}]
     softmax = [dict(x.record.kwargs)["dim"] for x in ms if x.record.api == "torch.softmax"]
     resolved = [v for v in softmax if not isinstance(v, Unknown)]
     # torch.softmax's unresolved dim comes from cumsum/cumprod/cat seeds
@@ -723,3 +750,31 @@ def test_mutator_imports_runner_only_for_the_element_cap_and_api_lookup():
     assert found <= {("base.py", "runner.materialize", "DEFAULT_MAX_ELEMENTS"),
                      ("driver.py", "runner.materialize", "DEFAULT_MAX_ELEMENTS"),
                      ("signatures.py", "runner.materialize", "resolve_api")}
+
+
+def test_the_overload_operator_adds_what_another_overload_needs(corpus):
+    moved = with_op(corpus, "signature.overload")
+    assert moved
+    for m in moved:
+        if m.record.api == "tf.math.reduce_sum" and m.operators == ("signature.overload",):
+            kw = dict(m.record.kwargs)
+            # Only parameters of the schema, with values of their type.
+            assert set(kw) <= {"axis", "keepdims"}
+            if "keepdims" in kw:
+                assert kw["keepdims"] == L(True)  # the flag opposite to its default
+    # A dim added for a rank-1 input is a valid dim of it.
+    for m in moved:
+        if m.record.api == "torch.abs":
+            pytest.fail("torch.abs has a single overload with nothing optional")
+
+
+def test_the_allowed_dtype_operator_stays_at_the_edge_of_the_ops_set(corpus):
+    # Only an API whose schema lists allowed dtypes gets it.
+    assert {m.record.api for m in with_op(corpus, "dtype.allowed")} == {"tf.math.reduce_sum"}
+    seed = [r for r in SEEDS if r.api == "tf.math.reduce_sum"]
+    m = make(records=seed, operators=[AllowedDtype()])
+    changed = m.mutants("tf.math.reduce_sum", 0, 40)
+    assert len(changed) >= 5  # distinct mutants: few dtypes to choose from
+    seen = {x.record.args[0].dtype for x in changed}
+    allowed = {"float32", "float64", "int32", "int64"}
+    assert seen & allowed and seen - allowed  # inside the set, and just outside it

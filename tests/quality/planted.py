@@ -10,6 +10,10 @@ fuzzer that finds it must tell that shape apart from its neighbours:
 ``wrong_transform``       silent wrong result (TF) when an input has a dim of 7
 ``strided_backend``       silent wrong result when an input is not contiguous
 ``half_transform``        silent wrong result (TF) when an input is float16
+``keepdim_sum_backend``   silent wrong result for ``torch.sum(...,
+                          keepdim=True)`` only
+``floormod_transform``    silent wrong result (TF) for graphs holding
+                          ``FloorMod`` only
 ``naive_softmax_onnx``    an ONNX rewrite (``torch.onnx:transform=``) that
                           expands Softmax without subtracting the maximum:
                           NaN where ``exp`` overflows (inputs above ~88 in
@@ -58,6 +62,8 @@ __all__ = [
     "wrong_transform",
     "strided_backend",
     "half_transform",
+    "keepdim_sum_backend",
+    "floormod_transform",
 ]
 
 #: A dimension of this size triggers the wrong result (torch and TF).
@@ -262,3 +268,53 @@ def naive_softmax_onnx(model: Any) -> Any:
 def stable_softmax_onnx(model: Any) -> Any:
     """Control: the same rewrite with the maximum subtracted first."""
     return _expand_softmax(model, stable=True)
+
+
+# ---------------------------------------------------------------------------
+# Bugs behind one overload or one op (issue: schema knowledge and synthesis)
+# ---------------------------------------------------------------------------
+
+
+def _sums_with_keepdim(gm: Any) -> bool:
+    import torch
+
+    for node in gm.graph.nodes:
+        is_sum = node.target in (torch.sum, "sum") or str(node.target).startswith("aten.sum")
+        if is_sum and (node.kwargs.get("keepdim") is True or
+                       (len(node.args) > 2 and node.args[2] is True)):
+            return True
+    return False
+
+
+def keepdim_sum_backend(gm: Any, example_inputs: list) -> Callable:
+    """The graph unchanged, except that a graph holding ``torch.sum(...,
+    keepdim=True)`` returns its first float output nudged by
+    :data:`WRONG_OFFSET`: wrong only for one overload's flag."""
+    if not _sums_with_keepdim(gm):
+        return gm.forward
+
+    def run(*args: Any) -> Any:
+        return _nudge_first_float(gm.forward(*args))
+
+    return run
+
+
+def floormod_transform(fn: Callable) -> Callable:
+    """``tf.function(fn)`` whose floating outputs are scaled by
+    :data:`WRONG_FACTOR` when its graph holds a ``FloorMod`` op: wrong for
+    ``tf.math.floormod`` (and whatever lowers to it) only."""
+    import tensorflow as tf
+
+    graph_fn = tf.function(fn)
+
+    def scale(t: Any) -> Any:
+        if isinstance(t, tf.Tensor) and (t.dtype.is_floating or t.dtype.is_integer):
+            return t + tf.ones_like(t)
+        return t
+
+    def run(*args: Any) -> Any:
+        out = graph_fn(*args)
+        ops = {op.type for op in graph_fn.get_concrete_function(*args).graph.get_operations()}
+        return tf.nest.map_structure(scale, out) if "FloorMod" in ops else out
+
+    return run
