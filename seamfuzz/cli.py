@@ -66,6 +66,17 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
                 dynamic_ncols=True, leave=False)
 
 
+def _reporter(bar: Any) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that drives a tqdm bar."""
+
+    def progress(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.reset(total)
+        bar.update(done - bar.n)
+
+    return progress
+
+
 # ---------------------------------------------------------------------------
 # mine
 # ---------------------------------------------------------------------------
@@ -209,11 +220,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             _progress(0, "resolving", quiet) as bar:
         bar.unit = "record"
 
-        def progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.reset(total)
-            bar.update(done - bar.n)
-
+        progress = _reporter(bar)
         summary = resolve_corpus(store, jobs=args.jobs or os.cpu_count() or 1, sandbox=box,
                                  frameworks=frameworks, progress=progress)
     if args.json:
@@ -318,11 +325,7 @@ def _apis_all(args: argparse.Namespace) -> int:
     with _progress(0, "synthesizing", quiet) as bar:
         bar.unit = "record"
 
-        def progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.reset(total)
-            bar.update(done - bar.n)
-
+        progress = _reporter(bar)
         found, failed = synthesize(surface, jobs=args.jobs or os.cpu_count() or 1,
                                    sandbox=box, progress=progress)
     rows = []
@@ -581,11 +584,7 @@ def _synthesized_inputs(args: argparse.Namespace, index: Any, modes: dict[str, A
     with _progress(0, "synthesizing", quiet) as bar:
         bar.unit = "record"
 
-        def progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.reset(total)
-            bar.update(done - bar.n)
-
+        progress = _reporter(bar)
         found, failed = synthesize(surface, jobs=args.jobs or os.cpu_count() or 1,
                                    sandbox=not args.no_sandbox, progress=progress)
     if not quiet:
